@@ -1,0 +1,74 @@
+# Overlap: the book and its companion package.
+#   make test   install into .venv, run unit tests, every notebook under nbval, the strict book build
+#   make book   install, execute every notebook and build the HTML book into _build/html
+#   make lab    install and open JupyterLab on the book
+# Install is idempotent: it reruns only when pyproject.toml or constraints-cpu.txt change.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+JB     := $(VENV)/bin/jb
+STAMP  := $(VENV)/.installed
+# Extra pip arguments, e.g. PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"
+# on a machine whose default index would otherwise give the CUDA build of torch.
+PIP_ARGS ?=
+JOBS   ?= 2
+
+.PHONY: install test unit notebooks book-strict book lab strip bench paper clean help
+
+help:
+	@sed -n '2,5p' Makefile
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml constraints-cpu.txt | $(PY)
+	$(PIP) install --upgrade pip $(PIP_ARGS)
+	# CPU PyTorch first and pinned, so nothing below can pull the multi-GB CUDA build.
+	$(PIP) install -c constraints-cpu.txt $(PIP_ARGS) "torch==2.13.0"
+	$(PIP) install -c constraints-cpu.txt $(PIP_ARGS) -e ".[book,test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Overlap)"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+unit: install
+	$(PY) -m pytest tests -n $(JOBS)
+
+notebooks: install
+	mkdir -p _build
+	$(PY) tools/nbtest.py book --times-json _build/notebook-times.json
+
+book-strict: install
+	$(JB) build . --builder html -W -n --keep-going
+
+test: install
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory unit && \
+	$(MAKE) --no-print-directory notebooks && \
+	$(MAKE) --no-print-directory book-strict && \
+	$(PY) tools/report_times.py _build/notebook-times.json && \
+	echo "make test: all stages passed in $$(( $$(date +%s) - start )) s"
+
+book: install
+	$(JB) build . --builder html
+	@echo "Open $(CURDIR)/_build/html/index.html"
+
+lab: install
+	$(VENV)/bin/jupyter lab book
+
+strip:
+	$(PY) -m jupyter nbconvert --clear-output --inplace $$(git ls-files 'book/*.ipynb' 'book/**/*.ipynb')
+	$(PY) tools/strip_widget_state.py $$(git ls-files 'book/*.ipynb' 'book/**/*.ipynb')
+
+bench: install
+	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Paper-scale run of one chapter's notebooks, e.g. `make paper CHAPTER=calibration`.
+paper: install
+	@test -n "$(CHAPTER)" || (echo "usage: make paper CHAPTER=<folder under book/>"; exit 2)
+	COMPANION_SCALE=paper $(PY) tools/nbtest.py book/$(CHAPTER)
+
+clean:
+	rm -rf _build

@@ -1,0 +1,104 @@
+"""Notebook conventions of CONTRIBUTING.md that can be checked without running anything."""
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tracked_notebooks() -> list[Path]:
+    out = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True)
+    listed = [ROOT / p for p in out.stdout.split()] if out.returncode == 0 else []
+    on_disk = [p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts]
+    return sorted(set(listed) | set(on_disk))
+
+
+NOTEBOOKS = tracked_notebooks()
+
+
+def _ids(paths):
+    return [str(p.relative_to(ROOT)) for p in paths]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "the book has no notebooks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_committed_without_outputs_or_widget_state(path):
+    nb = json.loads(path.read_text())
+    assert "widgets" not in nb.get("metadata", {}), "widget state in metadata: run `make strip`"
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs"), f"cell {i} has outputs: run `make strip`"
+            assert cell.get("execution_count") is None, f"cell {i} has an execution count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_one_title_and_no_skipped_heading_levels(path):
+    nb = json.loads(path.read_text())
+    levels = []
+    in_fence = False
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        for line in "".join(cell["source"]).splitlines():
+            if line.lstrip().startswith(("```", "~~~")):
+                in_fence = not in_fence
+            m = re.match(r"^(#{1,6}) \S", line)
+            if m and not in_fence:
+                levels.append(len(m.group(1)))
+    assert levels and levels[0] == 1, "the first heading must be the notebook's `#` title"
+    assert levels.count(1) == 1, "exactly one `#` title per notebook"
+    for a, b in zip(levels, levels[1:]):
+        assert b <= a + 1, f"heading level jumps from {a} to {b}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_claims_are_asserted_in_hidden_cells(path):
+    nb = json.loads(path.read_text())
+    hidden_asserts = [c for c in nb["cells"] if c["cell_type"] == "code"
+                      and "remove-cell" in c.get("metadata", {}).get("tags", [])
+                      and re.search(r"^\s*assert ", "".join(c["source"]), flags=re.M)]
+    assert hidden_asserts, "a notebook states claims; check them with asserts in `remove-cell` cells"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_glue_is_given_python_numbers(path):
+    """NumPy 2 scalar reprs break glue's formatting: glue float(...), int(...) or str."""
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for call in re.findall(r"glue\(\s*\"[^\"]+\"\s*,\s*np\.\w+", "".join(cell["source"])):
+            pytest.fail(f"glue of a NumPy value: {call}")
+
+
+def _toc_files(node) -> list[str]:
+    files = []
+    if isinstance(node, dict):
+        if "file" in node:
+            files.append(node["file"])
+        if "root" in node:
+            files.append(node["root"])
+        for value in node.values():
+            files += _toc_files(value)
+    elif isinstance(node, list):
+        for value in node:
+            files += _toc_files(value)
+    return files
+
+
+def test_toc_lists_every_notebook_and_only_existing_pages():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    listed = _toc_files(toc)
+    for entry in listed:
+        assert any((ROOT / f"{entry}{ext}").exists() for ext in (".ipynb", ".md")), f"{entry} does not exist"
+    for nb in NOTEBOOKS:
+        stem = str(nb.relative_to(ROOT).with_suffix(""))
+        assert stem in listed, f"{stem} is not in _toc.yml"

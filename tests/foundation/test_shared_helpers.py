@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+import torch
+
+from companion import scale, seeding, timing
+
+
+def test_seed_everything_makes_numpy_and_torch_repeatable():
+    g1 = seeding.seed_everything(3)
+    a = (g1.normal(size=3), torch.randn(3), np.random.rand())
+    g2 = seeding.seed_everything(3)
+    b = (g2.normal(size=3), torch.randn(3), np.random.rand())
+    np.testing.assert_array_equal(a[0], b[0])
+    assert torch.equal(a[1], b[1])
+    assert a[2] == b[2]
+    seeding.seed_everything(4)
+    assert not torch.equal(a[1], torch.randn(3))
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "3", None, True])
+def test_seed_everything_rejects_bad_seeds(bad):
+    with pytest.raises(ValueError, match="seed"):
+        seeding.seed_everything(bad)
+
+
+def test_as_generator_refuses_none_and_passes_generators_through():
+    g = np.random.default_rng(0)
+    assert seeding.as_generator(g) is g
+    assert seeding.as_generator(5).integers(100) == np.random.default_rng(5).integers(100)
+    with pytest.raises(ValueError, match="irreproducible"):
+        seeding.as_generator(None)
+
+
+def test_scale_switch(monkeypatch):
+    monkeypatch.delenv(scale.ENV_VAR, raising=False)
+    assert scale.current() == "default"
+    assert scale.pick(default=1, paper=2) == 1
+    monkeypatch.setenv(scale.ENV_VAR, "paper")
+    assert scale.is_paper() and scale.pick(default=1, paper=2) == 2
+    monkeypatch.setenv(scale.ENV_VAR, "huge")
+    with pytest.raises(ValueError, match="COMPANION_SCALE"):
+        scale.current()
+
+
+def test_stopwatch_and_median_time():
+    calls = []
+    with timing.Stopwatch() as sw:
+        sum(range(1000))
+    assert sw.seconds >= 0
+    t = timing.median_time(lambda: calls.append(1), repeats=3, warmup=2)
+    assert t >= 0 and len(calls) == 5
+    with pytest.raises(ValueError, match="repeats"):
+        timing.median_time(lambda: None, repeats=0)
