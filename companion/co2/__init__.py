@@ -1,0 +1,23 @@
+"""CO2 (Sun et al., ICLR 2024): local updating with a one-step-stale, fully overlapped all-reduce.
+
+Modules, one job each:
+
+- :mod:`companion.co2.outer` -- the outer update (momentum, staleness-gap penalty, clipping);
+- :mod:`companion.co2.stability` -- the outer iteration on a quadratic, stale versus synchronous;
+- :mod:`companion.co2.overlap` -- the full-overlap condition and predicted utilisation;
+- :mod:`companion.co2.paper` -- the paper's 128-GPU numbers beside the condition's prediction.
+"""
+
+from .outer import (OuterConfig, clip_outer_momentum_, momentum_update_, outer_step_,
+                    pseudo_gradient, reference_code_clip)
+from .overlap import (allreduce_seconds, full_overlap, min_local_steps,
+                      predicted_utilization)
+from .paper import PAPER_SCALABILITY, predict_paper_scalability
+from .stability import contraction_factor, local_progress, outer_iteration_matrix
+
+__all__ = [
+    "OuterConfig", "clip_outer_momentum_", "momentum_update_", "outer_step_", "pseudo_gradient",
+    "reference_code_clip", "allreduce_seconds", "full_overlap", "min_local_steps",
+    "predicted_utilization", "PAPER_SCALABILITY", "predict_paper_scalability",
+    "contraction_factor", "local_progress", "outer_iteration_matrix",
+]
