@@ -1,0 +1,29 @@
+"""Ladder Residual: change the model so that tensor-parallel communication overlaps compute.
+
+- :mod:`~companion.ladder.model` -- :class:`Decoder`, one forward for the standard and the Ladder
+  residual stream, on one rank or a tensor-parallel shard;
+- :mod:`~companion.ladder.sharding` -- Megatron column/row sharding of its weights and back;
+- :mod:`~companion.ladder.communicators` -- the all-reduce interface and the no-communication one.
+"""
+
+from companion.ladder.communicators import NoCommunication
+from companion.ladder.model import Decoder, KVCache, reads_stale_stream
+from companion.ladder.sharding import (
+    TP_PLAN,
+    gather_model,
+    gather_state_dicts,
+    shard_model,
+    shard_state_dict,
+)
+
+__all__ = [
+    "Decoder",
+    "KVCache",
+    "reads_stale_stream",
+    "NoCommunication",
+    "TP_PLAN",
+    "shard_state_dict",
+    "gather_state_dicts",
+    "shard_model",
+    "gather_model",
+]
