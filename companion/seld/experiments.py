@@ -1,0 +1,139 @@
+"""The chapter's experiments as one command each.
+
+Train a reference model on fresh synthetic scenes every epoch and write its checkpoint plus a
+JSON record of how it was produced::
+
+    python -m companion.seld.experiments train --conditions ov1-anechoic --out book/seld/assets/seldnet_ov1
+    COMPANION_SCALE=paper python -m companion.seld.experiments train --conditions ov1-anechoic --out runs/paper_ov1
+
+The default scale is the budget of the committed checkpoints (a paper-sized network, a few
+thousand scenes, a wall-clock cap); ``COMPANION_SCALE=paper`` trains longer on more scenes
+with early stopping (patience) instead of a time cap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from companion.scale import current, pick
+from companion.seeding import seed_everything
+from companion.seld.data import SeldData, scenes_to_data
+from companion.seld.features import FeatureScaler
+from companion.seld.model import SELDnet, SELDnetConfig
+from companion.seld.scenes import SceneConfig, make_scenes
+from companion.seld.train import fit, save_checkpoint
+
+VAL_SEED = 1  # validation scenes; training epochs use TRAIN_SEED + epoch; notebooks test on other seeds
+TRAIN_SEED = 10_000
+
+
+def scene_config(condition: str, base: SceneConfig = SceneConfig()) -> SceneConfig:
+    """``'ov2-reverberant'`` -> the scene config of that condition."""
+    try:
+        ov, room = condition.split("-")
+        overlap = int(ov.removeprefix("ov"))
+    except ValueError:
+        raise ValueError(f"condition {condition!r} is not like 'ov1-anechoic' or 'ov3-reverberant'") from None
+    if room not in ("anechoic", "reverberant") or not ov.startswith("ov"):
+        raise ValueError(f"condition {condition!r} is not like 'ov1-anechoic' or 'ov3-reverberant'")
+    return replace(base, overlap=overlap, reverberant=room == "reverberant")
+
+
+def mixed_data(conditions, n_scenes: int, seed: int, scaler: FeatureScaler | None) -> tuple[SeldData, FeatureScaler]:
+    """``n_scenes`` scenes split evenly over ``conditions``, concatenated; scaler as in ``make_data``."""
+    parts = []
+    for i, condition in enumerate(conditions):
+        n = n_scenes // len(conditions) + (i < n_scenes % len(conditions))
+        parts.append(scenes_to_data(make_scenes(n, scene_config(condition), seed * 100 + i)))
+    data = SeldData(
+        torch.cat([p.feats for p in parts]), torch.cat([p.sed for p in parts]), torch.cat([p.doa for p in parts]), parts[0].fps
+    )
+    if scaler is None:
+        scaler = FeatureScaler().fit(data.feats)
+    data.feats = scaler.transform(data.feats)
+    return data, scaler
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def train_reference(conditions, out: Path, *, masked: bool, seed: int, threads: int) -> dict:
+    """Train SELDnet on fresh scenes of ``conditions``; write ``out.pt`` and ``out.json``."""
+    torch.set_num_threads(threads)
+    seed_everything(seed)
+    settings = pick(
+        default=dict(scenes_per_epoch=256, epochs=80, max_seconds=2100.0, patience=None, n_val=48),
+        paper=dict(scenes_per_epoch=1000, epochs=300, max_seconds=None, patience=30, n_val=200),
+    )
+    model_config = SELDnetConfig()  # the paper's sizes: 64 filters, 2 x 128 GRU, 128 FC
+    _, scaler = mixed_data(conditions, settings["scenes_per_epoch"], TRAIN_SEED - 1, None)
+    val, _ = mixed_data(conditions, settings["n_val"], VAL_SEED, scaler)
+    model = SELDnet(model_config)
+    history = fit(
+        model,
+        lambda epoch: mixed_data(conditions, settings["scenes_per_epoch"], TRAIN_SEED + epoch, scaler)[0],
+        val,
+        epochs=settings["epochs"],
+        masked=masked,
+        patience=settings["patience"],
+        max_seconds=settings["max_seconds"],
+        seed=seed,
+    )
+    record = {
+        "command": " ".join(["python -m companion.seld.experiments"] + sys.argv[1:]),
+        "scale": current(),
+        "git_commit": git_commit(),
+        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": history.seconds,
+        "torch": torch.__version__,
+        "threads": threads,
+        "conditions": list(conditions),
+        "masked_mse": masked,
+        "seed": seed,
+        "settings": settings,
+        "epochs_run": len(history.train_loss),
+        "best_epoch": history.best_epoch,
+        "scenes_seen": settings["scenes_per_epoch"] * len(history.train_loss),
+        "n_parameters": model.n_parameters(),
+        "model_config": asdict(model_config),
+        "scene_config": {k: v for k, v in asdict(SceneConfig()).items() if k not in ("overlap", "reverberant", "room")},
+        "train_loss": history.train_loss,
+        "val": history.val,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out.with_suffix(".pt"), model, scaler, {k: record[k] for k in ("conditions", "masked_mse", "best_epoch", "scale")})
+    out.with_suffix(".json").write_text(json.dumps(record, indent=1, default=float))
+    return record
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m companion.seld.experiments", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train a reference SELDnet and write <out>.pt and <out>.json")
+    train.add_argument("--conditions", default="ov1-anechoic", help="comma-separated, e.g. ov1-anechoic,ov2-reverberant")
+    train.add_argument("--out", required=True, type=Path, help="output path without suffix")
+    train.add_argument("--masked", action="store_true", help="activity-masked DOA MSE (default: the paper's unmasked)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    for c in conditions:
+        scene_config(c)
+    record = train_reference(conditions, args.out, masked=args.masked, seed=args.seed, threads=args.threads)
+    print(json.dumps({k: record[k] for k in ("seconds", "epochs_run", "best_epoch")} | {"best_val": record["val"][record["best_epoch"]]}, default=float))
+
+
+if __name__ == "__main__":
+    main()
