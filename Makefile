@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml constraints-cpu.txt | $(PY)
 install: $(STAMP)
 
 unit: install
-	$(PY) -m pytest tests -n $(JOBS)
+	$(PY) -m pytest tests -n $(JOBS) -p no:cacheprovider
 
 notebooks: install
 	mkdir -p _build
