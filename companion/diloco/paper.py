@@ -1,0 +1,55 @@
+"""The Streaming DiLoCo paper's numbers that this chapter checks itself against, with their sources.
+
+All from Douillard et al. (2025), *Streaming DiLoCo with overlapping communication*, arXiv 2501.18512
+(tables and captions of v1). Nothing here is computed: these are the targets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Table 4, 1B row: Gbit/s needed to reach each compute utilisation. The 1B model has 24 layers and
+#: a 0.1 s step (Kaplan 6N FLOPs at 60 % MFU, caption); H = 100 and 3-layer fragments for every
+#: Streaming variant; two replicas.
+TABLE4_UTILIZATIONS = (0.50, 0.80, 0.90, 0.95, 0.99)
+TABLE4_1B = {
+    "data_parallel": (86.8, 152.6, 184.2, 222.3, 569.0),
+    "diloco": (1.4, 6.2, 13.3, 23.3, 86.8),
+    "streaming": (1.4, 5.2, 9.1, 16.0, 28.1),
+    "streaming_overlap": (1.4, 4.3, 6.2, 9.1, 11.0),
+    "streaming_overlap_fp4": (0.4, 0.9, 1.7, 2.0, 3.0),
+}
+TABLE4_1B_SETUP = dict(n_params=1e9, n_layers=24, step_time_s=0.1, H=100, layers_per_fragment=3, tau=1)
+
+#: Table 4's bandwidths are points of a geometric grid: all 20 distinct entries are, to the one
+#: decimal printed, points of ``geomspace(0.1, 1000, 50)`` (ratio 10**(4/49) = 1.2068), except 0.9
+#: and 3.0 whose grid points are 0.95 and 2.95 (0.054 and 0.053 away: a rounding of the paper's). We
+#: reconstructed the grid from the entries; the paper does not print it.
+PAPER_GRID_GBPS = np.geomspace(0.1, 1000.0, 50)
+PAPER_GRID_RATIO = float(PAPER_GRID_GBPS[1] / PAPER_GRID_GBPS[0])
+
+#: Table 1 (1B model, Dolma, 25B tokens, two replicas): terabytes exchanged in total.
+TABLE1_TB_DATA_PARALLEL = 441.0
+TABLE1_TB_STREAMING_FP4 = 1.10
+#: ... and the settings that explain the ratio: sync every H steps, 4-bit instead of 16-bit values.
+TABLE1_H = 100
+TABLE1_BITS_DATA_PARALLEL = 16
+TABLE1_BITS_STREAMING = 4
+
+#: Outer optimiser of DiLoCo (Douillard et al., 2023): SGD with Nesterov momentum.
+OUTER_LR = 0.7
+OUTER_MOMENTUM = 0.9
+
+
+def grid_index(gbps: float) -> int:
+    """Index of the nearest point of :data:`PAPER_GRID_GBPS` (in log distance) to ``gbps``."""
+    if not gbps > 0:
+        raise ValueError(f"bandwidth must be > 0 Gbit/s, got {gbps!r}")
+    return int(np.round(np.log(gbps / PAPER_GRID_GBPS[0]) / np.log(PAPER_GRID_RATIO)))
+
+
+def first_grid_index_at_least(gbps: float) -> int:
+    """Index of the first grid point ``>= gbps``: how the paper turns a threshold into a table entry."""
+    if not gbps > 0:
+        raise ValueError(f"bandwidth must be > 0 Gbit/s, got {gbps!r}")
+    return int(np.ceil(np.log(gbps / PAPER_GRID_GBPS[0]) / np.log(PAPER_GRID_RATIO) - 1e-9))
