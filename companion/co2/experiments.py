@@ -1,0 +1,84 @@
+"""The chapter's two experiments on real worker processes: throughput and convergence.
+
+Both start ``world_size`` processes once with ``companion.comm.launch`` and run every
+configuration inside them (:func:`companion.co2.worker.run_specs`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from companion import comm
+
+from .schedule import Schedule
+from .worker import RunSpec, TaskConfig, run_specs
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run, combined over ranks.
+
+    ``throughput`` is tokens/s of all workers together over the step loop of the slowest rank;
+    ``compute_s``/``comm_s``/``exposed_comm_s`` come from ``comm.summarize`` (worst rank);
+    ``losses`` is the training loss averaged over ranks, one per inner step.
+    """
+
+    name: str
+    method: str
+    local_steps: int
+    bandwidth_bytes_per_s: float  # inf for the bare link
+    throughput: float
+    compute_s: float
+    comm_s: float
+    exposed_comm_s: float
+    train_s: float
+    eval_loss: float
+    losses: np.ndarray
+    spans: list
+
+
+def _summarise(spec: RunSpec, per_rank: list) -> RunSummary:
+    spans = [s for r in per_rank for s in r.spans]
+    stats = comm.summarize(spans)
+    train_s = max(r.train_s for r in per_rank)
+    tokens = sum(r.tokens for r in per_rank)
+    bw = float("inf") if spec.link is None else spec.link.bandwidth_bytes_per_s
+    return RunSummary(
+        name=per_rank[0].name, method=spec.schedule.method, local_steps=spec.schedule.local_steps,
+        bandwidth_bytes_per_s=bw, throughput=tokens / train_s, compute_s=stats["compute_s"],
+        comm_s=stats["comm_s"], exposed_comm_s=stats["exposed_comm_s"], train_s=train_s,
+        eval_loss=per_rank[0].eval_loss,
+        losses=np.mean([r.losses for r in per_rank], axis=0), spans=spans)
+
+
+def run(specs: list, *, task: TaskConfig | None = None, world_size: int = 2,
+        timeout_s: float = 240.0) -> list:
+    """Run every :class:`RunSpec` on ``world_size`` fresh processes (1 thread each)."""
+    if not specs:
+        raise ValueError("specs is empty: nothing to run")
+    if not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"world_size must be an integer >= 1, got {world_size!r}")
+    task = task or TaskConfig()
+    per_rank = comm.launch(run_specs, world_size, task, list(specs), timeout_s=timeout_s,
+                           threads_per_rank=1)
+    return [_summarise(spec, [per_rank[r][i] for r in range(world_size)])
+            for i, spec in enumerate(specs)]
+
+
+def bandwidth_sweep_specs(bandwidths_bytes_per_s, *, local_steps: int, n_steps: int,
+                          latency_s: float = 0.0, outer=None) -> list:
+    """Data-parallel, sync local SGD and CO2 at each bandwidth (bytes/s), same τ and steps."""
+    schedules = [Schedule.data_parallel(), Schedule.local_sgd(local_steps, outer),
+                 Schedule.co2(local_steps, outer)]
+    return [RunSpec(s, n_steps, comm.Link(latency_s=latency_s, bandwidth_bytes_per_s=float(bw)))
+            for bw in bandwidths_bytes_per_s for s in schedules]
+
+
+def throughput_table(results: list) -> dict:
+    """``{method: (bandwidths, throughputs)}`` sorted by bandwidth, from :func:`run` results."""
+    table: dict = {}
+    for r in results:
+        table.setdefault(r.method, []).append((r.bandwidth_bytes_per_s, r.throughput))
+    return {m: tuple(np.array(v) for v in zip(*sorted(rows))) for m, rows in table.items()}

@@ -1,0 +1,96 @@
+"""The communication side of the three methods, on a flat bucket of the model's parameters.
+
+``net`` is anything with ``all_reduce(tensor, async_op) -> handle with wait()`` that sums in
+place over ``world_size`` workers: a ``companion.comm.ModelledLink`` in the experiments, a
+stand-in in the unit tests.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils import parameters_to_vector
+
+from .outer import outer_step_, pseudo_gradient
+from .schedule import Schedule
+
+
+def average_gradients_(model: nn.Module, net, world_size: int) -> None:
+    """Data-parallel: replace every ``p.grad`` by its mean over workers (one blocking bucket)."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    bucket = torch.cat([p.grad.reshape(-1) for p in params])  # (n_params,), a fresh tensor
+    net.all_reduce(bucket, async_op=False)
+    bucket.div_(world_size)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad.copy_(bucket[offset:offset + n].view_as(p.grad))
+        offset += n
+
+
+class OuterSync:
+    """Outer state of one worker for ``local_sgd`` and ``co2``, in the order of its lifecycle.
+
+    Holds four flat copies of the model (the reviewers' count for CO2): the ``anchor`` every
+    round starts from, the outer ``momentum``, and, while a CO2 reduction is in flight, its
+    private ``snapshot`` buffer plus the anchor that round started from.
+
+    Call :meth:`end_round` after every τ inner steps and :meth:`finish` once after the last.
+    """
+
+    def __init__(self, model: nn.Module, net, world_size: int, schedule: Schedule) -> None:
+        if schedule.method == "data_parallel":
+            raise ValueError("OuterSync is for local_sgd and co2; data-parallel averages gradients")
+        if not isinstance(world_size, int) or world_size < 1:
+            raise ValueError(f"world_size must be an integer >= 1, got {world_size!r}")
+        self.net, self.world_size, self.schedule = net, world_size, schedule
+        with torch.no_grad():
+            self.anchor = parameters_to_vector(model.parameters()).detach().clone()
+        self.momentum = torch.zeros_like(self.anchor)
+        self._in_flight = None  # (handle, snapshot, anchor that round started from)
+        self.rounds_applied = 0
+
+    # 1. launch: reduce a private copy, never the live parameters
+    def prepare_sync(self, model: nn.Module):
+        """Snapshot the parameters into a new buffer and launch its all-reduce (async)."""
+        with torch.no_grad():
+            snapshot = parameters_to_vector(model.parameters()).detach().clone()
+        handle = self.net.all_reduce(snapshot, async_op=True)
+        return handle, snapshot, self.anchor.clone()
+
+    # 2. consume: wait for a reduction and take one outer step with it
+    def perform_sync(self, in_flight, *, stale: bool) -> None:
+        """Wait for ``in_flight`` and apply ``a ← a − α clip(β m + Δ/Λ)`` with its average."""
+        handle, snapshot, started_from = in_flight
+        handle.wait()
+        average = snapshot.div_(self.world_size)
+        delta = pseudo_gradient(started_from, average)
+        outer_step_(self.anchor, self.momentum, delta, config=self.schedule.outer, stale=stale)
+        self.rounds_applied += 1
+
+    def end_round(self, model: nn.Module) -> None:
+        """After τ inner steps: synchronise as the schedule says, then restart from the anchor."""
+        launched = self.prepare_sync(model)
+        if not self.schedule.stale:
+            self.perform_sync(launched, stale=False)  # blocking: wait for this round's average
+        else:
+            if self._in_flight is not None:  # the previous round's average, one round late
+                self.perform_sync(self._in_flight, stale=True)
+            self._in_flight = launched
+        self._load_anchor(model)
+
+    def finish(self, model: nn.Module) -> None:
+        """Drain the reduction still in flight (CO2) so every round's work is applied."""
+        if self._in_flight is not None:
+            self.perform_sync(self._in_flight, stale=True)
+            self._in_flight = None
+            self._load_anchor(model)
+
+    def _load_anchor(self, model: nn.Module) -> None:
+        # copy_ keeps each parameter's own storage (the inner optimizer holds references to it)
+        with torch.no_grad():
+            offset = 0
+            for p in model.parameters():
+                n = p.numel()
+                p.copy_(self.anchor[offset:offset + n].view_as(p))
+                offset += n

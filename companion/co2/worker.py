@@ -1,0 +1,154 @@
+"""One worker loop for data-parallel, synchronous local SGD and CO2, and its launched wrapper.
+
+:func:`train_loop` is the loop (communicator injected, so it runs on one process in the
+tests); :func:`run_specs` is the function ``companion.comm.launch`` starts on every rank. It
+trains one fresh model per :class:`RunSpec`, all in the same process group, so a whole sweep
+pays the start-up of the processes once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.distributed as dist
+
+from companion import comm, lm
+
+from .schedule import Schedule
+from .sync import OuterSync, average_gradients_
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """The toy language-modelling task and the inner optimiser, identical for every run."""
+
+    vocab_size: int = 32  # the default MarkovSource of companion.lm
+    order: int = 2  # next token depends on two previous ones
+    concentration: float = 0.3  # peaked rows: a floor well below log(32)
+    source_seed: int = 0  # the language itself
+    seq_len: int = 32  # short sequences keep a step at a few ms on one thread
+    batch_size: int = 8  # sequences per worker per step
+    d_model: int = 32  # small model: the experiments are about schedules, not capacity
+    n_layers: int = 2
+    n_heads: int = 4
+    inner_lr: float = 3e-3  # AdamW, as the paper's language-model runs use
+    seed: int = 0  # model init and data streams
+    eval_seqs: int = 256  # held-out sequences for the final loss
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "eval_seqs", "seq_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TaskConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.inner_lr > 0:
+            raise ValueError(f"TaskConfig.inner_lr must be > 0, got {self.inner_lr}")
+
+    def source(self) -> lm.MarkovSource:
+        return lm.MarkovSource(vocab_size=self.vocab_size, order=self.order,
+                               concentration=self.concentration, seed=self.source_seed)
+
+    def model(self) -> lm.GPT:
+        torch.manual_seed(self.seed)  # identical init on every rank (and broadcast anyway)
+        return lm.GPT(lm.GPTConfig(vocab_size=self.vocab_size, seq_len=self.seq_len,
+                                   d_model=self.d_model, n_layers=self.n_layers,
+                                   n_heads=self.n_heads))
+
+    def optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(model.parameters(), lr=self.inner_lr, betas=(0.9, 0.95),
+                                 weight_decay=0.0)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: the schedule, how many inner steps, over which modelled link."""
+
+    schedule: Schedule
+    n_steps: int
+    link: comm.Link | None = None  # None: bare gloo on loopback, no modelled delay
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.n_steps, int) or self.n_steps < 1:
+            raise ValueError(f"n_steps must be an integer >= 1, got {self.n_steps!r}")
+        if self.n_steps % self.schedule.local_steps:
+            raise ValueError(f"n_steps={self.n_steps} is not a multiple of local_steps (τ) = "
+                             f"{self.schedule.local_steps}; runs compare at whole rounds")
+
+
+@dataclass
+class RunResult:
+    """What one rank reports for one run (times in seconds, losses in nats)."""
+
+    name: str
+    rank: int
+    losses: list  # training loss of this rank's live model, one per inner step
+    eval_loss: float  # held-out loss of the final model (NaN on ranks other than 0)
+    train_s: float  # wall time of the step loop (barrier to last step)
+    drain_s: float  # wall time of the final drain (CO2's last reduction in flight)
+    tokens: int  # tokens this rank trained on
+    bytes_sent: int  # bytes this rank put on the modelled link
+    param_norm: float  # L2 norm of the final parameters: equal on every rank if in sync
+    spans: list = field(default_factory=list)  # comm.Span list of this rank
+
+
+def train_loop(model, optimizer, batches, net, *, schedule: Schedule, n_steps: int,
+               world_size: int):
+    """Train ``n_steps`` inner steps; returns ``(losses, outer)`` (``outer`` None for DP).
+
+    The three methods differ in two lines: data-parallel averages gradients before every inner
+    step; the others call :meth:`OuterSync.end_round` after every τ-th step. Call
+    ``outer.finish(model)`` afterwards to apply CO2's last reduction.
+    """
+    if n_steps % schedule.local_steps:
+        raise ValueError(f"n_steps={n_steps} is not a multiple of τ={schedule.local_steps}")
+    is_dp = schedule.method == "data_parallel"
+    outer = None if is_dp else OuterSync(model, net, world_size, schedule)
+    losses = []
+    for step in range(n_steps):
+        tokens = next(batches)  # (B, L) LongTensor of this rank's stream
+        with net.compute("forward-backward"):
+            optimizer.zero_grad(set_to_none=True)
+            loss = lm.lm_loss(model, tokens)
+            loss.backward()
+        if is_dp:
+            average_gradients_(model, net, world_size)
+        with net.compute("inner step"):
+            optimizer.step()
+        losses.append(loss.item())
+        if outer is not None and (step + 1) % schedule.local_steps == 0:
+            outer.end_round(model)
+    return losses, outer
+
+
+def run_specs(rank: int, world_size: int, task: TaskConfig, specs: list) -> list:
+    """Worker body for ``comm.launch``: one :class:`RunResult` per spec, in order."""
+    src = task.source()
+    results = []
+    for spec in specs:
+        model = task.model()
+        for p in model.parameters():  # identical start on every rank
+            dist.broadcast(p.data, src=0)
+        optimizer = task.optimizer(model)
+        batches = lm.token_batches(src, task.batch_size, task.seq_len, seed=task.seed,
+                                   rank=rank, world_size=world_size)
+        timeline = comm.Timeline(rank)
+        net = comm.ModelledLink(spec.link, timeline=timeline)
+        dist.barrier()
+        timeline.reset()
+        t0 = time.perf_counter()
+        losses, outer = train_loop(model, optimizer, batches, net, schedule=spec.schedule,
+                                   n_steps=spec.n_steps, world_size=world_size)
+        t1 = time.perf_counter()
+        if outer is not None:
+            outer.finish(model)
+        t2 = time.perf_counter()
+        eval_loss = (lm.evaluate(model, src, task.eval_seqs, task.seq_len, seed=task.seed)
+                     if rank == 0 else float("nan"))
+        results.append(RunResult(
+            name=spec.name or spec.schedule.label(), rank=rank, losses=losses,
+            eval_loss=float(eval_loss), train_s=t1 - t0, drain_s=t2 - t1,
+            tokens=spec.n_steps * task.batch_size * task.seq_len, bytes_sent=net.bytes_sent,
+            param_norm=float(torch.cat([p.detach().reshape(-1) for p in model.parameters()]).norm()),
+            spans=timeline.spans))
+    return results
