@@ -1,0 +1,27 @@
+"""``companion.t3``: T3's fine-grained overlap of a GEMM with its reduce-scatter (Pati et al., 2024).
+
+- :mod:`~companion.t3.pipeline_model`: closed forms ``T_seq = G + C_RS``, the ring pipeline
+  ``g' + (p-1) max(g', x') + r`` and its ``2 - 1/p`` ceiling;
+- :mod:`~companion.t3.layout`: which row chunks each schedule computes when, and where they go;
+- :mod:`~companion.t3.schedule_model`: an event-driven model of the three schedules;
+- :mod:`~companion.t3.tracker` and :mod:`~companion.t3.schedules`: the schedules on real processes,
+  with a per-chunk counter that fires each send (track & trigger in software);
+- :mod:`~companion.t3.dram_traffic`: DRAM bytes with and without near-memory reduction;
+- :mod:`~companion.t3.hardware` and :mod:`~companion.t3.paper_scale`: the paper-scale sublayer table.
+"""
+
+from .dram_traffic import TrafficCount, count_dram_traffic
+from .hardware import HARDWARE_SOURCES, PAPER_GPU, PAPER_RING, GPUModel
+from .layout import SCHEDULES, ScheduleLayout, check_rows, item_rows, make_layout
+from .paper_scale import PAPER_MODELS, PAPER_TP_DEGREES, evaluate_sublayer, geomean, paper_scale_table, sublayers
+from .pipeline_model import chunk_times, ideal_overlap_time, pipelined_time, sequential_time, speedup_ceiling
+from .schedule_model import ScheduleTrace, simulate_schedule, trace_spans
+from .tracker import ChunkTracker
+
+__all__ = [
+    "GPUModel", "HARDWARE_SOURCES", "PAPER_GPU", "PAPER_MODELS", "PAPER_RING", "PAPER_TP_DEGREES", "SCHEDULES",
+    "ChunkTracker", "ScheduleLayout", "ScheduleTrace", "TrafficCount", "check_rows", "chunk_times",
+    "count_dram_traffic", "evaluate_sublayer", "geomean", "ideal_overlap_time", "item_rows", "make_layout",
+    "paper_scale_table", "pipelined_time", "sequential_time", "simulate_schedule", "speedup_ceiling", "sublayers",
+    "trace_spans",
+]
