@@ -88,11 +88,13 @@ def doa_scores(pred_sed, pred_doa, ref_sed, ref_doa) -> dict:
     (``scipy.optimize.linear_sum_assignment``). ``doa_error`` is the mean matched angle in
     degrees over all matched pairs. ``frame_recall`` is the fraction of frames in which the
     number of predicted sources equals the number of reference sources (0 == 0 counts).
+    Matching ignores classes, so ``pred`` may have another number of slots than ``ref``
+    (a class-agnostic baseline): shapes ``(T, K_pred)``, ``(T, K_pred, 3)``, ``(T, K)``, ``(T, K, 3)``.
     """
     pred_sed, pred_doa = _check_doa(pred_sed, pred_doa, "pred")
     ref_sed, ref_doa = _check_doa(ref_sed, ref_doa, "ref")
-    if pred_sed.shape != ref_sed.shape:
-        raise ValueError(f"pred and ref activity shapes differ: {pred_sed.shape} vs {ref_sed.shape}")
+    if pred_sed.shape[0] != ref_sed.shape[0]:
+        raise ValueError(f"pred has {pred_sed.shape[0]} frames but ref has {ref_sed.shape[0]}")
     n_pred, n_ref = pred_sed.sum(axis=1), ref_sed.sum(axis=1)
     total, pairs = 0.0, 0
     for t in np.flatnonzero((n_pred > 0) & (n_ref > 0)):
