@@ -87,3 +87,21 @@ def predicted_utilization(method: str, *, comm_s: float, step_s: float,
     if method == "local_sgd":
         return round_s / (round_s + comm_s)
     return round_s / max(round_s, comm_s)
+
+
+def utilization_vs_bandwidth(bandwidths_bytes_per_s, *, n_params: float, bytes_per_param: float,
+                             step_s: float, local_steps: int, latency_s: float = 0.0,
+                             world_size: int | None = None) -> dict:
+    """Predicted utilisation of every method at each bandwidth: ``{method: list of floats}``.
+
+    Data-parallel synchronises every step; local SGD and CO2 every ``local_steps`` steps.
+    """
+    util: dict = {m: [] for m in METHODS}
+    for w in bandwidths_bytes_per_s:
+        c = allreduce_seconds(n_params, bytes_per_param=bytes_per_param,
+                              bandwidth_bytes_per_s=float(w), latency_s=latency_s,
+                              world_size=world_size)
+        for m in METHODS:
+            tau = 1 if m == "data_parallel" else local_steps
+            util[m].append(predicted_utilization(m, comm_s=c, step_s=step_s, local_steps=tau))
+    return util

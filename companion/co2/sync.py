@@ -7,6 +7,9 @@ stand-in in the unit tests.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 from torch import nn
 from torch.nn.utils import parameters_to_vector
@@ -94,3 +97,27 @@ class OuterSync:
                 n = p.numel()
                 p.copy_(self.anchor[offset:offset + n].view_as(p))
                 offset += n
+
+
+class _Done:
+    """A handle whose reduction has already completed."""
+
+    def wait(self) -> bool:
+        return True
+
+
+class SoloNet:
+    """The communicator of a single worker: reductions are no-ops that complete at once.
+
+    Lets :class:`OuterSync` and :func:`companion.co2.worker.train_loop` run in one process
+    (the book's bookkeeping example, the unit tests).
+    """
+
+    world_size = 1
+
+    def all_reduce(self, tensor: torch.Tensor, async_op: bool = False):
+        return _Done() if async_op else None
+
+    @contextmanager
+    def compute(self, name: str = "compute") -> Iterator[None]:
+        yield
