@@ -1,0 +1,25 @@
+"""``companion.comm``: multi-process collectives on one machine, a modelled slow link, timelines.
+
+- :func:`launch` runs a worker function on several processes with ``torch.distributed`` set up;
+  :func:`run_under_torchrun` runs the same function under ``torchrun``.
+- :class:`Link` is the alpha-beta cost model of ring collectives.
+- :class:`ModelledLink` runs real collectives and completes them at the modelled time.
+- :class:`Timeline`, :func:`summarize` and :func:`plot_gantt` record and judge overlap.
+- :func:`ring_reduce_scatter`, :func:`ring_all_gather`: collectives written with ``isend``/``irecv``.
+- :func:`quantize`, :func:`dequantize`, :func:`quantized_all_reduce`: low-bit payloads.
+"""
+
+from .cost_model import BYTES_PER_S_PER_GBPS, Link, broadcast_sends, critical_bandwidth, overlap_bounds
+from .launcher import WorkerError, device, launch, run_under_torchrun
+from .modelled_link import ModelledLink, Transfer
+from .plots import plot_gantt
+from .quantize import QuantizedTensor, dequantize, quantize, quantized_all_reduce
+from .ring import ring_all_gather, ring_reduce_scatter
+from .timeline import Span, Timeline, summarize
+
+__all__ = [
+    "BYTES_PER_S_PER_GBPS", "Link", "ModelledLink", "QuantizedTensor", "Span", "Timeline", "Transfer",
+    "WorkerError", "broadcast_sends", "critical_bandwidth", "dequantize", "device", "launch", "overlap_bounds",
+    "plot_gantt", "quantize", "quantized_all_reduce", "ring_all_gather", "ring_reduce_scatter",
+    "run_under_torchrun", "summarize",
+]

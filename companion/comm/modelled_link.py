@@ -1,0 +1,247 @@
+"""A slow network modelled over real collectives.
+
+Every operation really runs on the process group (the tensors hold the true reduced values),
+and its completion is held back until the time the alpha-beta model gives for the chosen
+:class:`~companion.comm.cost_model.Link`. One clock per rank serialises transfers the way a
+network card does: a transfer starts when it is issued or when the previous one is done,
+whichever is later. Waiting sleeps, so the CPU stays free for compute, as with a DMA engine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+import torch.distributed as dist
+
+from .cost_model import Link, broadcast_sends
+from .ring import _peers, ring_reduce_scatter_into
+from .timeline import Timeline, _intersection_length, _union
+
+
+class Transfer:
+    """The handle of one modelled transfer; ``wait()`` returns at its completion time.
+
+    Attributes (absolute ``time.perf_counter`` seconds): ``issued_s``, ``start_s`` (when the link
+    takes it), ``done_s`` (modelled completion), and after ``wait()`` ``real_done_s`` (when the
+    real collective finished) and ``end_s`` = max(done_s, real_done_s).
+    """
+
+    def __init__(self, net: "ModelledLink", name: str, waiter, issued_s: float, start_s: float, done_s: float,
+                 nbytes: int) -> None:
+        self._net, self._waiter = net, waiter
+        self.name, self.nbytes = name, nbytes
+        self.issued_s, self.start_s, self.done_s = issued_s, start_s, done_s
+        self.real_done_s: float | None = None
+        self.end_s: float | None = None
+
+    @property
+    def cost_s(self) -> float:
+        return self.done_s - self.start_s
+
+    def is_completed(self) -> bool:
+        return self.end_s is not None
+
+    def wait(self) -> bool:
+        """Block until the real operation is done and the modelled time has come; idempotent."""
+        if self.end_s is not None:
+            return True
+        self.real_done_s = self._waiter()
+        delay = self.done_s - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        self.end_s = max(self.done_s, self.real_done_s)
+        if self._net.timeline is not None:
+            start = self.start_s if self._net.link is not None else self.issued_s
+            self._net.timeline.record(self.name, "comm", start, self.end_s)
+        return True
+
+
+def _future_waiter(work):
+    """Wait for a torch ``Work`` and return when (perf_counter seconds) it really finished."""
+    finished: list[float] = []
+    try:
+        fut = work.get_future()
+    except RuntimeError:  # point-to-point work has no future: watch it from a thread
+        return _thread_waiter(work.wait)
+    fut.add_done_callback(lambda _: finished.append(time.perf_counter()))
+
+    def waiter() -> float:
+        work.wait()
+        fut.wait()
+        return finished[0] if finished else time.perf_counter()
+
+    return waiter
+
+
+def _thread_waiter(target, *args):
+    """Run ``target(*args)`` on a thread now; the waiter joins it and returns its finish time."""
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            target(*args)
+        except BaseException as err:  # re-raised in wait()
+            box["error"] = err
+        box["done"] = time.perf_counter()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def waiter() -> float:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["done"]
+
+    return waiter
+
+
+class ModelledLink:
+    """The collectives of one rank, timed as if over ``link``.
+
+    Parameters
+    ----------
+    link : Link or None
+        The modelled link; ``None`` runs bare (the real backend's own speed, no added delay).
+    timeline : Timeline or None
+        Where communication spans (on :meth:`Transfer.wait`) and compute spans go.
+    contention : float
+        ``c >= 0``: a :meth:`compute` block is stretched by ``c`` times its overlap with
+        transfers in flight (communication that steals compute resources, as in T3).
+    group : process group or None
+        The group to communicate in (default: the world). Issue every collective of the group
+        through this object, in the same order on every rank.
+    """
+
+    def __init__(self, link: Link | None, timeline: Timeline | None = None, contention: float = 0.0,
+                 group=None) -> None:
+        if link is not None and not isinstance(link, Link):
+            raise ValueError(f"link must be a comm.Link or None, got {link!r}")
+        if not contention >= 0:
+            raise ValueError(f"contention must be >= 0, got {contention!r}")
+        if not dist.is_initialized():
+            raise RuntimeError("torch.distributed is not initialised; create the ModelledLink inside a worker")
+        self.link, self.timeline, self.contention, self.group = link, timeline, float(contention), group
+        self.world_size = dist.get_world_size(group)
+        self.rank = dist.get_rank(group)
+        self.link_free_at = 0.0
+        self.bytes_sent = 0
+        self._intervals: list[tuple[float, float]] = []
+        self._counter = 0
+
+    # -- the link clock -------------------------------------------------------------------
+    def _issue(self, name: str, cost_s: float, nbytes_sent: float, waiter) -> Transfer:
+        now = time.perf_counter()
+        if self.link is None:
+            start = done = now
+        else:
+            start = max(now, self.link_free_at)
+            done = start + cost_s
+            self.link_free_at = done
+            self._intervals.append((start, done))
+        self.bytes_sent += int(round(nbytes_sent))
+        self._counter += 1
+        return Transfer(self, name, waiter, now, start, done, int(round(nbytes_sent)))
+
+    def _cost(self, method: str, *args) -> float:
+        return 0.0 if self.link is None else getattr(self.link, method)(*args)
+
+    @staticmethod
+    def _finish(transfer: Transfer, async_op: bool):
+        if async_op:
+            return transfer
+        transfer.wait()
+        return None
+
+    # -- collectives ----------------------------------------------------------------------
+    def all_reduce(self, tensor: torch.Tensor, async_op: bool = False, name: str = "all_reduce"):
+        """Sum ``tensor`` over the group, in place; modelled as a ring all-reduce."""
+        n, p = tensor.numel() * tensor.element_size(), self.world_size
+        work = dist.all_reduce(tensor, group=self.group, async_op=True)
+        sent = 2 * (p - 1) * n / p
+        return self._finish(self._issue(name, self._cost("allreduce_time", n, p), sent, _future_waiter(work)),
+                            async_op)
+
+    def all_gather(self, tensor_list: list, tensor: torch.Tensor, async_op: bool = False, name: str = "all_gather"):
+        """Gather every rank's ``tensor`` into ``tensor_list``; modelled as a ring all-gather."""
+        if len(tensor_list) != self.world_size:
+            raise ValueError(f"tensor_list needs {self.world_size} tensors, got {len(tensor_list)}")
+        n, p = tensor.numel() * tensor.element_size(), self.world_size
+        work = dist.all_gather(tensor_list, tensor, group=self.group, async_op=True)
+        return self._finish(self._issue(name, self._cost("allgather_time", n * p, p), (p - 1) * n,
+                                        _future_waiter(work)), async_op)
+
+    def broadcast(self, tensor: torch.Tensor, src: int, async_op: bool = False, name: str = "broadcast"):
+        """Copy ``tensor`` of rank ``src`` (group rank) to every rank; modelled as a binomial tree."""
+        if not 0 <= src < self.world_size:
+            raise ValueError(f"src must be in [0, {self.world_size}), got {src}")
+        n, p = tensor.numel() * tensor.element_size(), self.world_size
+        global_src = src if self.group is None else dist.get_global_rank(self.group, src)
+        work = dist.broadcast(tensor, global_src, group=self.group, async_op=True)
+        sent = broadcast_sends((self.rank - src) % p, p) * n
+        return self._finish(self._issue(name, self._cost("broadcast_time", n, p), sent, _future_waiter(work)),
+                            async_op)
+
+    def reduce_scatter(self, output: torch.Tensor, input: torch.Tensor, async_op: bool = False,
+                       name: str = "reduce_scatter"):
+        """Sum ``input`` of shape ``(p * k, ...)`` over ranks; this rank keeps chunk ``rank`` in ``output`` ``(k, ...)``.
+
+        Really runs a ring of ``isend``/``irecv`` on a helper thread (gloo's own
+        ``reduce_scatter_tensor`` is an all-reduce in disguise, with twice the traffic).
+        """
+        p = self.world_size
+        if input.dim() == 0 or input.shape[0] % p != 0:
+            raise ValueError(f"input's first dimension must be divisible by world size {p}, got {tuple(input.shape)}")
+        if tuple(output.shape) != (input.shape[0] // p, *input.shape[1:]):
+            raise ValueError(f"output must have shape {(input.shape[0] // p, *input.shape[1:])}, got {tuple(output.shape)}")
+        n = input.numel() * input.element_size()
+        tag = 1_000_000 + self._counter
+        waiter = _thread_waiter(ring_reduce_scatter_into, output, input, self.group, tag)
+        return self._finish(self._issue(name, self._cost("reduce_scatter_time", n, p), (p - 1) * n / p, waiter),
+                            async_op)
+
+    def isend(self, tensor: torch.Tensor, dst: int, name: str = "isend", tag: int = 0) -> Transfer:
+        """Send ``tensor`` to group rank ``dst``; modelled as one point-to-point message."""
+        n = tensor.numel() * tensor.element_size()
+        work = dist.isend(tensor, _peers(self.group)[dst], group=self.group, tag=tag)
+        return self._issue(name, self._cost("p2p_time", n), n, _future_waiter(work))
+
+    def irecv(self, tensor: torch.Tensor, src: int, name: str = "irecv", tag: int = 0) -> Transfer:
+        """Receive into ``tensor`` from group rank ``src``; modelled as one point-to-point message.
+
+        The receiving rank's clock is charged too: its network card is busy while bytes arrive.
+        """
+        n = tensor.numel() * tensor.element_size()
+        work = dist.irecv(tensor, _peers(self.group)[src], group=self.group, tag=tag)
+        return self._issue(name, self._cost("p2p_time", n), 0, _future_waiter(work))
+
+    def barrier(self) -> None:
+        """A real barrier (not modelled, not recorded); also lets the link clock catch up."""
+        dist.barrier(group=self.group)
+
+    # -- compute ----------------------------------------------------------------------------
+    @contextmanager
+    def compute(self, name: str = "compute") -> Iterator[None]:
+        """Record the ``with`` body as a compute span, stretched under contention.
+
+        With ``contention = c > 0``, after the body runs the block sleeps ``c`` times the time
+        it overlapped transfers in flight, so the span lasts ``t + c * overlap``.
+        """
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            end = time.perf_counter()
+            if self.contention > 0 and self._intervals:
+                busy = _union(iv for iv in self._intervals if iv[1] > start)
+                overlap = _intersection_length([(start, end)], busy)
+                if overlap > 0:
+                    time.sleep(self.contention * overlap)
+                    end = time.perf_counter()
+            self._intervals = [iv for iv in self._intervals if iv[1] > end]
+            if self.timeline is not None:
+                self.timeline.record(name, "compute", start, end)

@@ -1,0 +1,148 @@
+"""Small worker functions that exercise the launcher and the collectives (used by tests and the chapter)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import torch
+import torch.distributed as dist
+
+
+def identify(rank: int, world_size: int, message: str = "") -> dict:
+    """Report who this worker is: rank, world size, pid, thread count, and a sum over ranks."""
+    if message:
+        print(f"{message} from rank {rank}")
+    t = torch.tensor([float(rank + 1)])
+    dist.all_reduce(t)
+    return {"rank": rank, "world_size": world_size, "pid": os.getpid(), "threads": torch.get_num_threads(),
+            "sum": float(t.item()), "omp": os.environ.get("OMP_NUM_THREADS")}
+
+
+def fail_on_rank(rank: int, world_size: int, bad_rank: int = 1) -> int:
+    """Rank ``bad_rank`` raises; the others wait in a collective that never completes."""
+    if rank == bad_rank:
+        raise ArithmeticError(f"deliberate failure on rank {rank}")
+    dist.barrier()
+    return rank
+
+
+def hang_on_rank(rank: int, world_size: int, stuck_rank: int = 1, child_pid_file: str = "") -> int:
+    """Rank ``stuck_rank`` sleeps for an hour (after starting a grandchild process); the others block in a barrier."""
+    if rank == stuck_rank:
+        if child_pid_file:
+            import subprocess
+            import sys
+
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+            with open(child_pid_file, "w") as f:
+                f.write(str(child.pid))
+        time.sleep(3600)
+    dist.barrier()
+    return rank
+
+
+def exit_without_result(rank: int, world_size: int, bad_rank: int = 1) -> int:
+    """Rank ``bad_rank`` dies abruptly (as if killed by the OOM killer)."""
+    if rank == bad_rank:
+        os._exit(7)
+    dist.barrier()
+    return rank
+
+
+def ring_collectives(rank: int, world_size: int, rows_per_rank: int = 3, cols: int = 5, seed: int = 0) -> dict:
+    """Run the hand-written ring collectives on seeded data and return their results with references."""
+    from .ring import ring_all_gather, ring_reduce_scatter
+
+    inputs = [torch.randn(world_size * rows_per_rank, cols, generator=torch.Generator().manual_seed(seed + r))
+              for r in range(world_size)]
+    mine = inputs[rank]
+    chunk = ring_reduce_scatter(mine)
+    gathered = ring_all_gather(chunk)
+    reference = mine.clone()
+    dist.all_reduce(reference)
+    return {"chunk": chunk, "gathered": gathered, "reference": reference, "inputs_sum": sum(inputs)}
+
+
+def _busy(seconds: float) -> None:
+    """Spin the CPU for ``seconds`` of wall time."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def modelled_link_checks(rank: int, world_size: int, latency_s: float, bandwidth: float, numel: int) -> dict:
+    """Exercise every ModelledLink operation; return measured times (s) relative to issue, values and bytes."""
+    from .cost_model import Link
+    from .modelled_link import ModelledLink
+    from .quantize import quantized_all_reduce
+    from .timeline import Timeline
+
+    link = Link(latency_s, bandwidth)
+    tl = Timeline(rank)
+    net = ModelledLink(link, timeline=tl)
+    out: dict = {}
+    net.barrier()
+    tl.reset()
+    # two back-to-back all-reduces share the link: the second finishes one cost later
+    a = torch.full((numel,), float(rank + 1))
+    b = torch.full((numel,), 10.0 * (rank + 1))
+    t0 = time.perf_counter()
+    wa = net.all_reduce(a, async_op=True)
+    wb = net.all_reduce(b, async_op=True)
+    issue_s = time.perf_counter() - t0
+    wb.wait()
+    out["second_done_s"] = time.perf_counter() - t0
+    wa.wait()
+    out["first_done_s"] = wa.end_s - t0
+    out["issue_s"] = issue_s
+    out["a"], out["b"] = a[:3].clone(), b[:3].clone()
+    out["bytes_after_allreduce"] = net.bytes_sent
+    # a transfer issued after a compute block starts when issued: the link was idle
+    net.barrier()
+    with net.compute("idle-link"):
+        _busy(0.02)
+    t1 = time.perf_counter()
+    net.all_reduce(torch.ones(numel))
+    out["sync_allreduce_s"] = time.perf_counter() - t1
+    # all-gather, broadcast, reduce-scatter, point to point: values and times
+    gathered = [torch.empty(4) for _ in range(world_size)]
+    t2 = time.perf_counter()
+    net.all_gather(gathered, torch.full((4,), float(rank)))
+    out["all_gather_s"] = time.perf_counter() - t2
+    out["gathered"] = torch.stack(gathered)
+    src = torch.arange(4, dtype=torch.float32) if rank == 0 else torch.zeros(4)
+    net.broadcast(src, 0)
+    out["broadcast"] = src
+    inp = torch.arange(world_size * 6, dtype=torch.float32).view(world_size * 2, 3) * (rank + 1)
+    rs_out = torch.empty(2, 3)
+    t3 = time.perf_counter()
+    net.reduce_scatter(rs_out, inp, async_op=True).wait()
+    out["reduce_scatter_s"] = time.perf_counter() - t3
+    out["reduce_scatter"] = rs_out
+    peer = (rank + 1) % world_size
+    msg = torch.full((numel,), float(rank))
+    got = torch.empty(numel)
+    t4 = time.perf_counter()
+    hs = net.isend(msg, peer)
+    hr = net.irecv(got, (rank - 1) % world_size)
+    hs.wait()
+    hr.wait()
+    out["p2p_s"] = time.perf_counter() - t4
+    out["p2p_value"] = float(got[0])
+    out["bytes_sent"] = net.bytes_sent
+    # quantised all-reduce through the link
+    x = torch.randn(1000, generator=torch.Generator().manual_seed(rank))
+    out["quantized_sum"] = quantized_all_reduce(x, bits=8, net=net)
+    out["exact_sum"] = sum(torch.randn(1000, generator=torch.Generator().manual_seed(r)) for r in range(world_size))
+    # contention: 60 ms of compute while a 100 ms transfer is in flight, c = 0.5 -> +30 ms
+    slow = ModelledLink(Link(0.1, bandwidth), timeline=tl, contention=0.5)
+    slow.barrier()
+    handle = slow.all_reduce(torch.ones(4), async_op=True)
+    t5 = time.perf_counter()
+    with slow.compute("contended"):
+        _busy(0.06)
+    out["contended_s"] = time.perf_counter() - t5
+    handle.wait()
+    out["spans"] = tl.spans
+    return out

@@ -1,0 +1,83 @@
+"""Collectives in real processes: modelled completion times, ring collectives, quantised all-reduce."""
+
+import pytest
+import torch
+
+from companion import comm
+from companion.comm import selftest
+
+LATENCY, BANDWIDTH, NUMEL = 2e-3, 4e7, 250_000  # 1 MB all-reduce over 2 ranks: 2 (1e-3... ) see below
+
+
+@pytest.fixture(scope="module")
+def checks():
+    return comm.launch(selftest.modelled_link_checks, 2, LATENCY, BANDWIDTH, NUMEL, timeout_s=90)
+
+
+def test_all_reduce_really_reduces(checks):
+    for r in checks:
+        assert torch.equal(r["a"], torch.full((3,), 3.0))
+        assert torch.equal(r["b"], torch.full((3,), 30.0))
+
+
+def test_completion_times_follow_the_link_clock(checks):
+    link = comm.Link(LATENCY, BANDWIDTH)
+    cost = link.allreduce_time(NUMEL * 4, 2)  # 2 (alpha + n / (2 beta)) = 29 ms
+    for r in checks:
+        assert r["first_done_s"] == pytest.approx(cost, abs=0.008)
+        # the second transfer queues behind the first on the one link clock
+        assert r["second_done_s"] == pytest.approx(2 * cost + r["issue_s"], abs=0.012)
+        assert r["second_done_s"] >= 2 * cost
+        assert r["sync_allreduce_s"] == pytest.approx(cost, abs=0.012)
+        assert r["all_gather_s"] >= link.allgather_time(2 * 16, 2)
+        assert r["reduce_scatter_s"] >= link.reduce_scatter_time(2 * 6 * 4, 2)
+        assert r["p2p_s"] >= 2 * link.p2p_time(NUMEL * 4)  # send and receive share this rank's card
+
+
+def test_other_collectives_give_real_values(checks):
+    p = 2
+    for rank, r in enumerate(checks):
+        assert torch.equal(r["gathered"], torch.tensor([[0.0] * 4, [1.0] * 4]))
+        assert torch.equal(r["broadcast"], torch.arange(4, dtype=torch.float32))
+        full = torch.arange(p * 6, dtype=torch.float32).view(p * 2, 3) * 3  # ranks scale by 1 and 2
+        assert torch.equal(r["reduce_scatter"], full[2 * rank: 2 * rank + 2])
+        assert r["p2p_value"] == float((rank - 1) % p)
+
+
+def test_bytes_sent(checks):
+    n = NUMEL * 4
+    for r in checks:
+        assert r["bytes_after_allreduce"] == 2 * n  # two all-reduces, 2 (p - 1) / p n each
+        # + sync all-reduce n, all-gather 16, broadcast (rank 0 only) 16, reduce-scatter 24, p2p n
+        assert r["bytes_sent"] - r["bytes_after_allreduce"] in (n + 16 + 16 + 24 + n, n + 16 + 24 + n)
+
+
+def test_contention_stretches_compute(checks):
+    for r in checks:
+        assert r["contended_s"] == pytest.approx(0.06 * 1.5, abs=0.015)
+
+
+def test_timeline_records_comm_and_compute(checks):
+    spans = checks[0]["spans"]
+    kinds = {s.kind for s in spans}
+    assert kinds == {"compute", "comm"}
+    first = next(s for s in spans if s.kind == "comm")
+    assert first.name == "all_reduce"
+    assert first.duration_s == pytest.approx(comm.Link(LATENCY, BANDWIDTH).allreduce_time(NUMEL * 4, 2), abs=0.008)
+
+
+def test_quantized_all_reduce_is_close_to_the_exact_sum(checks):
+    for r in checks:
+        err = (r["quantized_sum"] - r["exact_sum"]).abs().max().item()
+        # each of 2 contributions is off by at most half a step: max|block| / 127 / 2
+        assert err <= 2 * 4.5 / 127 / 2 + 1e-6
+        assert err > 0
+
+
+def test_ring_collectives_match_reference_sums():
+    results = comm.launch(selftest.ring_collectives, 3, 2, 4, 0, timeout_s=90)
+    for rank, r in enumerate(results):
+        expected = r["inputs_sum"]
+        torch.testing.assert_close(r["chunk"], expected[2 * rank: 2 * rank + 2])
+        torch.testing.assert_close(r["gathered"], expected)
+        torch.testing.assert_close(r["reference"], expected)
