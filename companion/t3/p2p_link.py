@@ -74,6 +74,8 @@ class P2PLink:
         self.bytes_sent = 0
         self._intervals: list[tuple[float, float]] = []
         self._lock = threading.Lock()
+        #: seconds each compute block took before its contention stretch, in order
+        self.unstretched_s: list[float] = []
 
     def isend(self, tensor: torch.Tensor, dst: int, name: str = "isend", tag: int = 0) -> ModelledSend:
         """Send ``tensor`` to rank ``dst`` now; it completes at the link clock's modelled time."""
@@ -95,6 +97,7 @@ class P2PLink:
             yield
         finally:
             end = time.perf_counter()
+            self.unstretched_s.append(end - start)
             with self._lock:
                 busy = [iv for iv in self._intervals if iv[1] > start]
             overlap = _covered(start, end, busy)

@@ -1,0 +1,287 @@
+"""The measured experiment: every schedule on real processes, beside the model's prediction.
+
+:func:`run_experiment` checks a :class:`ExperimentSpec`, launches :func:`schedule_worker` on
+``world_size`` processes with :func:`companion.comm.launch` (one thread per rank), and returns
+one :class:`MeasuredRun` per setting, whose :meth:`MeasuredRun.predict` replays the same
+setting in :func:`~companion.t3.schedule_model.simulate_schedule`.
+
+The model's inputs are the link's parameters, the contention factor, one addition timed alone,
+and the time each GEMM group took *in that run* before its contention stretch.  The machine is
+shared, so a GEMM's speed drifts by a factor of two or more between runs; feeding the model
+the GEMM the run saw tests what the model claims (how chunks, sends and contention combine),
+not the machine's load.  The model never sees a schedule's total, its sends or its waits.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from companion import comm
+from companion.comm import Link, Span, Timeline
+
+from .layout import check_rows, item_rows, make_layout
+from .p2p_link import P2PLink
+from .pipeline_model import chunk_times, pipelined_time
+from .schedule_model import ScheduleTrace, simulate_schedule
+from .schedules import run_schedule
+
+__all__ = ["ScheduleRun", "ExperimentSpec", "MeasuredRun", "link_for_ratio", "schedule_worker", "run_experiment"]
+
+
+@dataclass(frozen=True)
+class ScheduleRun:
+    """One setting of the experiment.
+
+    Attributes
+    ----------
+    schedule : str
+        ``"sequential"``, ``"coarse"`` or ``"fine"``.
+    chunks : int
+        Row chunks per block (see :func:`companion.t3.layout.make_layout`).
+    comm_ratio : float
+        ``C_RS / G``: the link is chosen so that the ring reduce-scatter takes this many times
+        the GEMM time measured alone.
+    contention : float
+        ``c`` of the modelled link: overlapped GEMM stretched by ``c`` times the overlap.
+    """
+
+    schedule: str
+    chunks: int = 1
+    comm_ratio: float = 1.0
+    contention: float = 0.0
+
+    def __post_init__(self) -> None:
+        make_layout(self.schedule, 1, self.chunks)  # validates schedule and chunks
+        if not self.comm_ratio > 0:
+            raise ValueError(f"comm_ratio must be > 0, got {self.comm_ratio!r}")
+        if not self.contention >= 0:
+            raise ValueError(f"contention must be >= 0, got {self.contention!r}")
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """GEMM sizes ``(m x k) @ (k x n)`` per rank, link latency, settings, repeats and seed."""
+
+    m: int
+    k: int
+    n: int
+    runs: tuple[ScheduleRun, ...]
+    repeats: int = 3
+    latency_s: float = 1e-4
+    seed: int = 0
+    return_outputs: bool = False
+
+    def check(self, world_size: int) -> None:
+        """Raise ``ValueError`` if a setting cannot run on ``world_size`` ranks."""
+        if world_size < 2:
+            raise ValueError(f"the reduce-scatter needs world_size >= 2, got {world_size}")
+        for name in ("m", "k", "n", "repeats"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not self.runs:
+            raise ValueError("runs is empty; give at least one ScheduleRun")
+        for run in self.runs:
+            check_rows(self.m, world_size, make_layout(run.schedule, world_size, run.chunks).chunks_per_block)
+
+
+def link_for_ratio(gemm_s: float, out_bytes: int, world_size: int, comm_ratio: float, latency_s: float) -> Link:
+    """The link whose ring reduce-scatter of ``out_bytes`` takes ``comm_ratio * gemm_s`` seconds."""
+    if world_size < 2:
+        raise ValueError(f"a link needs world_size >= 2, got {world_size}")
+    per_step = comm_ratio * gemm_s / (world_size - 1) - latency_s
+    if not per_step > 0:
+        raise ValueError(
+            f"comm_ratio={comm_ratio} leaves no time for bytes after the latency {latency_s} s per step; "
+            "raise comm_ratio or lower latency_s"
+        )
+    return Link(latency_s=latency_s, bandwidth_bytes_per_s=out_bytes / world_size / per_step)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+def _agreed_max(value: float) -> float:
+    """The largest ``value`` over the ranks (so every rank picks the same link)."""
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t[0])
+
+
+def _time_groups(a, b, layout, rank, repeats) -> list[float]:
+    """Fastest seconds of each GEMM group alone (every rank computing at once, no link)."""
+    out = torch.empty(a.shape[0], b.shape[1], dtype=a.dtype)
+    rows = {item: item_rows(item, rank, a.shape[0], layout) for item in layout.items}
+    samples = [[] for _ in layout.groups]
+    for _ in range(repeats):
+        dist.barrier()
+        for index, group in enumerate(layout.groups):
+            start = time.perf_counter()
+            for item in group:
+                torch.matmul(a[rows[item]], b, out=out[rows[item]])
+            samples[index].append(time.perf_counter() - start)
+    return [_agreed_max(min(s)) for s in samples]
+
+
+def _time_reduce(rows: int, cols: int) -> float:
+    """Median seconds to add one received ``(rows, cols)`` chunk into the local one."""
+    local, received = torch.zeros(rows, cols), torch.ones(rows, cols)
+    samples = []
+    for _ in range(5):
+        start = time.perf_counter()
+        local += received
+        samples.append(time.perf_counter() - start)
+    return _agreed_max(_median(samples))
+
+
+def schedule_worker(rank: int, world_size: int, spec: ExperimentSpec) -> dict:
+    """Measure every setting of ``spec`` on this rank (the function ``comm.launch`` runs).
+
+    1. seeded ``A_r`` ``(m, k)`` and ``B_r`` ``(k, n)``; the whole GEMM timed alone gives ``G``;
+    2. per setting: the link for its ``comm_ratio`` and one addition timed alone, then
+       ``repeats`` runs of the schedule, each from a barrier, keeping each GEMM group's time;
+    3. every output block is checked against a plain ``all_reduce`` of the full partials.
+    """
+    gen = torch.Generator().manual_seed(spec.seed * 1000 + rank)
+    a = torch.randn(spec.m, spec.k, generator=gen) / spec.k**0.5
+    b = torch.randn(spec.k, spec.n, generator=gen)
+    full = a @ b  # also warms the GEMM up
+    gemm_s = _time_groups(a, b, make_layout("sequential", world_size), rank, spec.repeats)[0]
+    reference = full.clone()
+    dist.all_reduce(reference)
+    block = spec.m // world_size
+    reference = reference[rank * block:(rank + 1) * block]
+    out_bytes = full.numel() * full.element_size()
+    results = []
+    for run in spec.runs:
+        layout = make_layout(run.schedule, world_size, run.chunks)
+        link = link_for_ratio(gemm_s, out_bytes, world_size, run.comm_ratio, spec.latency_s)
+        reduce_s = _time_reduce(block // layout.chunks_per_block, spec.n)
+        group_s, totals, spans, errors, output = [], [], [], [], None
+        for _ in range(spec.repeats):
+            timeline = Timeline(rank)
+            net = P2PLink(link, timeline=timeline, contention=run.contention)
+            output, seconds = run_schedule(a, b, layout, net, timeline)
+            # the model's input: each GEMM group as long as it took in this run, before the
+            # contention stretch (the shared machine's speed drifts from run to run)
+            group_s.append(list(net.unstretched_s))
+            totals.append(seconds)
+            spans.append(timeline.spans)
+            errors.append(float((output - reference).abs().max()))
+        results.append({
+            "link": (link.latency_s, link.bandwidth_bytes_per_s),
+            "group_s": group_s,
+            "reduce_s": reduce_s,
+            "totals_s": totals,
+            "spans": spans,
+            "max_abs_error": max(errors),
+            "output": output if spec.return_outputs else None,
+        })
+    return {"gemm_s": gemm_s, "out_bytes": out_bytes, "runs": results}
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    """One setting measured on every rank.
+
+    Attributes
+    ----------
+    measured_s : float
+        The fastest repeat's time (of its slowest rank): the run least disturbed by the other
+        processes of a shared machine, as ``timeit`` reports.
+    spans : list of comm.Span
+        Every rank's spans in that repeat (index ``shown``).
+    group_s : tuple of tuple of float
+        Per repeat, the slowest rank's time for each GEMM group in that run, before the
+        contention stretch: the model's input.
+    reduce_s, step_s : float
+        One addition timed alone, and the modelled seconds one row chunk keeps the link busy.
+    """
+
+    run: ScheduleRun
+    world_size: int
+    link: Link
+    gemm_s: float
+    out_bytes: int
+    group_s: tuple[tuple[float, ...], ...]
+    reduce_s: float
+    measured_s: float
+    totals_s: tuple[float, ...]
+    spans: list[Span]
+    shown: int
+    max_abs_error: float
+    outputs: list | None
+
+    @property
+    def layout(self):
+        return make_layout(self.run.schedule, self.world_size, self.run.chunks)
+
+    @property
+    def step_s(self) -> float:
+        chunks = self.world_size * self.layout.chunks_per_block
+        return self.link.p2p_time(self.out_bytes / chunks)
+
+    def predict(self, repeat: int | None = None) -> ScheduleTrace:
+        """The event model of one repeat (default: the one shown in ``spans``)."""
+        groups = self.group_s[self.shown if repeat is None else repeat]
+        return simulate_schedule(self.layout, groups, self.step_s, reduce_s=self.reduce_s,
+                                 contention=self.run.contention)
+
+    @property
+    def predicted_s(self) -> float:
+        """The event model's time for the repeat shown (the fastest)."""
+        return self.predict().total_s
+
+    @property
+    def has_closed_form(self) -> bool:
+        return self.run.schedule == "sequential" or (self.run.schedule == "fine" and self.run.chunks == 1)
+
+    def closed_form_s(self) -> float:
+        """The closed form for the repeat shown: ``G + C_RS`` (plus the additions) for
+        sequential; ``g' + (p-1) max(g', x') + r`` with ``g' = (1 + c) g`` for the ring-ordered
+        fine schedule with one chunk per step."""
+        p, c = self.world_size, self.run.contention
+        rs = self.link.reduce_scatter_time(self.out_bytes, p)
+        groups = self.group_s[self.shown]
+        if self.run.schedule == "sequential":
+            return groups[0] + rs + (p - 1) * self.reduce_s
+        if self.has_closed_form:
+            g, x = chunk_times(sum(groups), rs, p)
+            return pipelined_time(g, x + self.reduce_s, p, final_reduce_s=self.reduce_s, gemm_slowdown=c)
+        raise ValueError("the closed form covers the sequential schedule and the fine one with one chunk per step")
+
+
+def run_experiment(spec: ExperimentSpec, world_size: int = 2, *, timeout_s: float = 120.0) -> list[MeasuredRun]:
+    """Run every setting of ``spec`` on ``world_size`` fresh processes; one result per setting."""
+    spec.check(world_size)
+    per_rank = comm.launch(schedule_worker, world_size, spec, timeout_s=timeout_s, threads_per_rank=1)
+    measured = []
+    for index, run in enumerate(spec.runs):
+        rows = [r["runs"][index] for r in per_rank]
+        totals = [max(row["totals_s"][k] for row in rows) for k in range(spec.repeats)]
+        pick = min(range(spec.repeats), key=lambda k: totals[k])
+        measured.append(MeasuredRun(
+            run=run,
+            world_size=world_size,
+            link=Link(*rows[0]["link"]),
+            gemm_s=per_rank[0]["gemm_s"],
+            out_bytes=per_rank[0]["out_bytes"],
+            group_s=tuple(tuple(max(row["group_s"][k][i] for row in rows) for i in range(len(rows[0]["group_s"][k])))
+                          for k in range(spec.repeats)),
+            reduce_s=rows[0]["reduce_s"],
+            measured_s=totals[pick],
+            totals_s=tuple(totals),
+            spans=[span for row in rows for span in row["spans"][pick]],
+            shown=pick,
+            max_abs_error=max(row["max_abs_error"] for row in rows),
+            outputs=[row["output"] for row in rows] if spec.return_outputs else None,
+        ))
+    return measured
+
