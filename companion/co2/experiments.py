@@ -20,7 +20,8 @@ from .worker import RunSpec, TaskConfig, run_specs
 class RunSummary:
     """One run, combined over ranks.
 
-    ``throughput`` is tokens/s of all workers together over the step loop of the slowest rank;
+    ``throughput`` is the steady-state rate in tokens/s of all workers together: the steps after
+    the first round (τ steps; one step for data-parallel), over the slowest rank's time for them;
     ``compute_s``/``comm_s``/``exposed_comm_s`` come from ``comm.summarize`` (worst rank);
     ``losses`` is the training loss averaged over ranks, one per inner step.
     """
@@ -43,11 +44,15 @@ def _summarise(spec: RunSpec, per_rank: list) -> RunSummary:
     spans = [s for r in per_rank for s in r.spans]
     stats = comm.summarize(spans)
     train_s = max(r.train_s for r in per_rank)
-    tokens = sum(r.tokens for r in per_rank)
+    warmup = spec.schedule.local_steps  # the first round: no stale reduction to wait for yet
+    if spec.n_steps <= warmup:
+        raise ValueError(f"{spec.n_steps} steps leave nothing after the first round of {warmup}")
+    window_s = max(r.step_end_s[-1] - r.step_end_s[warmup - 1] for r in per_rank)
+    tokens = sum(r.tokens for r in per_rank) * (spec.n_steps - warmup) / spec.n_steps
     bw = float("inf") if spec.link is None else spec.link.bandwidth_bytes_per_s
     return RunSummary(
         name=per_rank[0].name, method=spec.schedule.method, local_steps=spec.schedule.local_steps,
-        bandwidth_bytes_per_s=bw, throughput=tokens / train_s, compute_s=stats["compute_s"],
+        bandwidth_bytes_per_s=bw, throughput=tokens / window_s, compute_s=stats["compute_s"],
         comm_s=stats["comm_s"], exposed_comm_s=stats["exposed_comm_s"], train_s=train_s,
         eval_loss=per_rank[0].eval_loss,
         losses=np.mean([r.losses for r in per_rank], axis=0), spans=spans)
@@ -72,7 +77,8 @@ def bandwidth_sweep_specs(bandwidths_bytes_per_s, *, local_steps: int, n_steps: 
     """Data-parallel, sync local SGD and CO2 at each bandwidth (bytes/s), same τ and steps."""
     schedules = [Schedule.data_parallel(), Schedule.local_sgd(local_steps, outer),
                  Schedule.co2(local_steps, outer)]
-    return [RunSpec(s, n_steps, comm.Link(latency_s=latency_s, bandwidth_bytes_per_s=float(bw)))
+    return [RunSpec(s, n_steps, comm.Link(latency_s=latency_s, bandwidth_bytes_per_s=float(bw)),
+                    evaluate=False)
             for bw in bandwidths_bytes_per_s for s in schedules]
 
 

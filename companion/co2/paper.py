@@ -5,16 +5,25 @@ available to us; the numbers come from a review digest of its Table 3 (TransNorm
 A100 GPUs, 80 Gb/s TCP/IP between nodes, "scalability ratio" = per-GPU throughput at 128 GPUs
 divided by per-GPU throughput at 16 GPUs).
 
-The paper reports no step time ``T`` and no model size for this table, so the prediction
-calibrates the only unknown the condition needs, ``r = c/T`` (one all-reduce over one step),
-from the paper's own pair of throughputs: if CO2 at τ = 48 runs at the compute-bound rate and
-data-parallel pays its whole all-reduce every step, then
-``throughput_CO2 / throughput_DP = (T + c)/T`` and ``r = ratio − 1``.
+The paper reports no step time ``T``, no model size and no latency for this table, so the
+prediction calibrates the two unknowns of the ring all-reduce's cost, in units of ``T``,
+``c_p = 2(p−1)·ℓ + 2(p−1)/p · S/W``, from data-parallel's own numbers:
+
+1. if CO2 at τ = 48 runs at the compute-bound rate and data-parallel pays its whole all-reduce
+   every step, ``throughput_CO2 / throughput_DP = (T + c_128)/T`` gives ``c_128``;
+2. data-parallel's scalability ratio ``(T + c_16)/(T + c_128)`` then gives ``c_16``;
+3. two equations, two unknowns: ``S/W`` (bandwidth term) and ``ℓ`` (latency per ring step).
+
+CO2's ratios at τ = 12 and 48 are then *predicted*, not fitted, for an assumed payload ratio
+``k`` (bytes CO2 reduces per round over bytes data-parallel reduces per step).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from .overlap import check_local_steps
 
@@ -51,49 +60,70 @@ def ring_factor(world_size: int) -> float:
 
 @dataclass(frozen=True)
 class ScalabilityPrediction:
-    """What the full-overlap condition predicts for the paper's setting.
+    """What the full-overlap condition predicts for the paper's setting (times in units of T).
 
     Attributes
     ----------
-    comm_over_step : float
-        ``r = c/T`` at 128 GPUs for one data-parallel gradient all-reduce (calibrated).
+    bandwidth_term : float
+        ``S/(W·T)``: one data-parallel payload over the link, in steps (calibrated).
+    latency_term : float
+        ``ℓ/T``: latency of one ring step, in steps (calibrated).
     payload_ratio : float
-        ``k``: bytes CO2 reduces per round over bytes data-parallel reduces per step.
+        ``k``: bytes CO2 reduces per round over bytes data-parallel reduces per step (assumed).
+    comm_over_step : dict[int, float]
+        CO2's all-reduce time over one step, ``c_p/T``, at 16 and 128 GPUs.
     min_local_steps : int
-        Smallest τ with ``k·r <= τ`` (full overlap at 128 GPUs).
+        Smallest τ that hides CO2's all-reduce at 128 GPUs.
     co2_ratio : dict[int, float]
         Predicted scalability ratio (128 vs 16 GPUs) of CO2 for each τ asked for.
     dp_ratio : float
-        Predicted scalability ratio of data-parallel.
+        Data-parallel's ratio from the calibrated model (reproduces the paper's by construction).
     """
 
-    comm_over_step: float
+    bandwidth_term: float
+    latency_term: float
     payload_ratio: float
+    comm_over_step: dict
     min_local_steps: int
     co2_ratio: dict
     dp_ratio: float
 
 
+def calibrate_ring(p_small: int = 16, p_big: int = 128) -> tuple:
+    """``(S/(W·T), ℓ/T)`` solved from data-parallel's throughput gap and scalability ratio."""
+    c_big = paper_value("co2_words_per_s_tau48") / paper_value("dp_words_per_s") - 1.0
+    c_small = paper_value("dp_ratio") * (1.0 + c_big) - 1.0
+    # [f_small, 2(p_small−1)] · [x, y] = c_small ;  [f_big, 2(p_big−1)] · [x, y] = c_big
+    a = np.array([[ring_factor(p_small), 2.0 * (p_small - 1)],
+                  [ring_factor(p_big), 2.0 * (p_big - 1)]])
+    x, y = np.linalg.solve(a, np.array([c_small, c_big]))
+    if x <= 0 or y < 0:
+        raise ValueError(f"the paper's numbers give a non-physical link: S/W={x:.3g} T, "
+                         f"latency={y:.3g} T")
+    return float(x), float(y)
+
+
 def predict_paper_scalability(local_steps=(12, 48), *, payload_ratio: float = 1.0
                               ) -> ScalabilityPrediction:
-    """Predict the scalability ratios of :data:`PAPER_SCALABILITY` from the condition.
+    """Predict CO2's scalability ratios of :data:`PAPER_SCALABILITY` from the condition.
 
-    Per-GPU utilisation at ``p`` GPUs: CO2 ``τ / max(τ, k·r_p)``, data-parallel ``1/(1 + r_p)``,
-    with ``r_p = r · ring_factor(p) / ring_factor(128)`` (the ring's bandwidth term is all that
-    changes with ``p``). The scalability ratio is utilisation at 128 over utilisation at 16.
+    Per-GPU utilisation at ``p`` GPUs: CO2 ``τ / max(τ, c_p)``, data-parallel ``1/(1 + c_p)``
+    (``c_p`` in units of T, CO2's with the bandwidth term scaled by ``payload_ratio``). The
+    scalability ratio is utilisation at 128 over utilisation at 16.
     """
-    if not payload_ratio > 0:
+    if not (isinstance(payload_ratio, (int, float)) and payload_ratio > 0):
         raise ValueError(f"payload_ratio must be > 0, got {payload_ratio!r}")
     taus = [check_local_steps(t) for t in local_steps]
-    p_big, p_ref = int(paper_value("n_gpus")), int(paper_value("n_gpus_reference"))
-    r = paper_value("co2_words_per_s_tau48") / paper_value("dp_words_per_s") - 1.0
-    r_ref = r * ring_factor(p_ref) / ring_factor(p_big)
+    p_big, p_small = int(paper_value("n_gpus")), int(paper_value("n_gpus_reference"))
+    x, y = calibrate_ring(p_small, p_big)
 
-    def co2_util(tau: int, r_p: float) -> float:
-        return tau / max(tau, payload_ratio * r_p)
+    def comm(p: int, k: float) -> float:
+        return 2.0 * (p - 1) * y + k * ring_factor(p) * x
 
-    co2 = {tau: co2_util(tau, r) / co2_util(tau, r_ref) for tau in taus}
-    dp = (1.0 + r_ref) / (1.0 + r)
-    tau_min = max(1, int(-(-payload_ratio * r // 1)))
-    return ScalabilityPrediction(comm_over_step=r, payload_ratio=float(payload_ratio),
-                                 min_local_steps=tau_min, co2_ratio=co2, dp_ratio=dp)
+    co2_c = {p: comm(p, payload_ratio) for p in (p_small, p_big)}
+    co2 = {tau: (tau / max(tau, co2_c[p_big])) / (tau / max(tau, co2_c[p_small])) for tau in taus}
+    dp = (1.0 + comm(p_small, 1.0)) / (1.0 + comm(p_big, 1.0))
+    return ScalabilityPrediction(bandwidth_term=x, latency_term=y,
+                                 payload_ratio=float(payload_ratio), comm_over_step=co2_c,
+                                 min_local_steps=max(1, math.ceil(co2_c[p_big])),
+                                 co2_ratio=co2, dp_ratio=dp)

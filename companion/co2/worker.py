@@ -67,6 +67,7 @@ class RunSpec:
     n_steps: int
     link: comm.Link | None = None  # None: bare gloo on loopback, no modelled delay
     name: str = ""
+    evaluate: bool = True  # held-out loss of the final model (skip in throughput sweeps)
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_steps, int) or self.n_steps < 1:
@@ -83,6 +84,7 @@ class RunResult:
     name: str
     rank: int
     losses: list  # training loss of this rank's live model, one per inner step
+    step_end_s: list  # seconds from the start of the loop to the end of each inner step
     eval_loss: float  # held-out loss of the final model (NaN on ranks other than 0)
     train_s: float  # wall time of the step loop (barrier to last step)
     drain_s: float  # wall time of the final drain (CO2's last reduction in flight)
@@ -94,7 +96,10 @@ class RunResult:
 
 def train_loop(model, optimizer, batches, net, *, schedule: Schedule, n_steps: int,
                world_size: int):
-    """Train ``n_steps`` inner steps; returns ``(losses, outer)`` (``outer`` None for DP).
+    """Train ``n_steps`` inner steps; returns ``(losses, step_end_s, outer)``.
+
+    ``step_end_s[i]`` is when step ``i`` (including any synchronisation after it) ended, in
+    ``time.perf_counter`` seconds; ``outer`` is None for data-parallel.
 
     The three methods differ in two lines: data-parallel averages gradients before every inner
     step; the others call :meth:`OuterSync.end_round` after every τ-th step. Call
@@ -104,7 +109,7 @@ def train_loop(model, optimizer, batches, net, *, schedule: Schedule, n_steps: i
         raise ValueError(f"n_steps={n_steps} is not a multiple of τ={schedule.local_steps}")
     is_dp = schedule.method == "data_parallel"
     outer = None if is_dp else OuterSync(model, net, world_size, schedule)
-    losses = []
+    losses, step_end_s = [], []
     for step in range(n_steps):
         tokens = next(batches)  # (B, L) LongTensor of this rank's stream
         with net.compute("forward-backward"):
@@ -118,7 +123,8 @@ def train_loop(model, optimizer, batches, net, *, schedule: Schedule, n_steps: i
         losses.append(loss.item())
         if outer is not None and (step + 1) % schedule.local_steps == 0:
             outer.end_round(model)
-    return losses, outer
+        step_end_s.append(time.perf_counter())
+    return losses, step_end_s, outer
 
 
 def run_specs(rank: int, world_size: int, task: TaskConfig, specs: list) -> list:
@@ -137,16 +143,17 @@ def run_specs(rank: int, world_size: int, task: TaskConfig, specs: list) -> list
         dist.barrier()
         timeline.reset()
         t0 = time.perf_counter()
-        losses, outer = train_loop(model, optimizer, batches, net, schedule=spec.schedule,
+        losses, step_end_s, outer = train_loop(model, optimizer, batches, net, schedule=spec.schedule,
                                    n_steps=spec.n_steps, world_size=world_size)
         t1 = time.perf_counter()
         if outer is not None:
             outer.finish(model)
         t2 = time.perf_counter()
         eval_loss = (lm.evaluate(model, src, task.eval_seqs, task.seq_len, seed=task.seed)
-                     if rank == 0 else float("nan"))
+                     if rank == 0 and spec.evaluate else float("nan"))
         results.append(RunResult(
             name=spec.name or spec.schedule.label(), rank=rank, losses=losses,
+            step_end_s=[t - t0 for t in step_end_s],
             eval_loss=float(eval_loss), train_s=t1 - t0, drain_s=t2 - t1,
             tokens=spec.n_steps * task.batch_size * task.seq_len, bytes_sent=net.bytes_sent,
             param_norm=float(torch.cat([p.detach().reshape(-1) for p in model.parameters()]).norm()),

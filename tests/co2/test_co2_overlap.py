@@ -7,7 +7,8 @@ import pytest
 
 from companion.co2.overlap import (allreduce_seconds, full_overlap, min_local_steps,
                                    predicted_utilization)
-from companion.co2.paper import paper_value, predict_paper_scalability, ring_factor
+from companion.co2.paper import (calibrate_ring, paper_value, predict_paper_scalability,
+                                 ring_factor)
 from companion.co2.stability import (best_gap_penalty, contraction_factor, local_progress,
                                      outer_iteration_matrix, stale_contraction_closed_form)
 
@@ -90,19 +91,29 @@ def test_matrix_shapes_and_validation():
         outer_iteration_matrix(0.0)
 
 
+def test_paper_calibration_reproduces_data_parallel():
+    x, y = calibrate_ring()
+    c128 = 2 * 127 * y + ring_factor(128) * x
+    c16 = 2 * 15 * y + ring_factor(16) * x
+    assert c128 == pytest.approx(304_736 / 22_810 - 1)  # the throughput gap
+    assert (1 + c16) / (1 + c128) == pytest.approx(0.82)  # data-parallel's ratio
+    assert x > 0 and y > 0
+
+
 def test_paper_prediction():
     pred = predict_paper_scalability((12, 48))
-    r = 304_736 / 22_810 - 1
-    assert pred.comm_over_step == pytest.approx(r)
-    assert pred.min_local_steps == math.ceil(r)
-    assert pred.co2_ratio[48] == pytest.approx(1.0)  # fully hidden at both scales
-    assert pred.co2_ratio[12] < 1.0  # 12 < r: exposed at 128 GPUs
-    assert pred.dp_ratio < 1.0
+    assert pred.dp_ratio == pytest.approx(0.82)
+    assert pred.co2_ratio[48] == pytest.approx(1.0)  # hidden at both scales
+    assert pred.co2_ratio[12] < 1.0  # 12 < c_128/T: exposed at 128 GPUs
+    assert pred.min_local_steps == math.ceil(pred.comm_over_step[128])
     doubled = predict_paper_scalability((12,), payload_ratio=2.0)
     assert doubled.co2_ratio[12] < pred.co2_ratio[12]
+    assert doubled.min_local_steps > pred.min_local_steps
     assert ring_factor(2) == 1.0
     with pytest.raises(ValueError, match="unknown paper constant"):
         paper_value("gpus")
     with pytest.raises(ValueError, match="payload_ratio"):
         predict_paper_scalability(payload_ratio=0.0)
+    with pytest.raises(ValueError, match="world_size"):
+        ring_factor(0)
     assert np.isfinite(pred.dp_ratio)

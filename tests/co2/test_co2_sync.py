@@ -132,7 +132,7 @@ def test_train_loop_local_sgd_of_one_worker_is_plain_training():
                 opt.step()
                 out.append(loss.item())
             return out
-        out, _ = train_loop(model, opt, batches, FakeNet(), schedule=schedule, n_steps=6,
+        out, _, _ = train_loop(model, opt, batches, FakeNet(), schedule=schedule, n_steps=6,
                             world_size=1)
         return out
 
