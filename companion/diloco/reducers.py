@@ -1,0 +1,99 @@
+"""How a worker sums its outer gradient with the other workers' (the wire).
+
+A reducer's ``launch(flat, bits=..., name=...)`` starts summing a private fp32 vector over all
+workers and returns a :class:`Pending` at once; ``Pending.wait()`` returns the fp32 sum. With
+``bits`` set, each worker sends its vector quantised by :func:`companion.comm.quantize` (codes
+packed in ``uint8`` plus fp32 block scales) and the received contributions are dequantised and
+added in fp32, rank by rank, as Streaming DiLoCo prescribes (quantise what is sent, accumulate in
+full precision).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+#: Values per fp32 scale in quantised payloads (comm's default block size).
+QUANT_BLOCK_SIZE = 64
+
+
+@dataclass
+class Pending:
+    """A sum in flight. ``nbytes``: payload bytes this worker sent; ``wait()`` -> fp32 sum."""
+
+    _wait: Callable[[], torch.Tensor]
+    nbytes: int
+
+    def wait(self) -> torch.Tensor:
+        return self._wait()
+
+
+def payload_nbytes(numel: int, bits: int | None) -> int:
+    """Bytes a worker sends for ``numel`` values: ``4 numel`` in fp32, else codes + fp32 scales."""
+    if bits is None:
+        return 4 * numel
+    from companion import comm
+
+    return comm.quantize(torch.zeros(numel), bits=bits, block_size=QUANT_BLOCK_SIZE).nbytes
+
+
+def roundtrip(flat: torch.Tensor, bits: int | None) -> torch.Tensor:
+    """What the other workers receive of ``flat``: itself in fp32, or its quantise-dequantise."""
+    if bits is None:
+        return flat.to(torch.float32)
+    from companion import comm
+
+    return comm.dequantize(comm.quantize(flat, bits=bits, block_size=QUANT_BLOCK_SIZE))
+
+
+class LocalReducer:
+    """A world of one worker: the sum is the worker's own (possibly quantised) vector."""
+
+    world_size = 1
+
+    def launch(self, flat: torch.Tensor, *, bits: int | None = None, name: str = "sync") -> Pending:
+        value = roundtrip(flat, bits)
+        return Pending(lambda: value, payload_nbytes(flat.numel(), bits))
+
+
+class LinkReducer:
+    """Sums over the process group through a :class:`companion.comm.ModelledLink` (timed, recorded).
+
+    fp32 payloads use one asynchronous all-reduce; quantised payloads use two asynchronous
+    all-gathers (codes, scales), since gloo cannot add 4-bit codes.
+    """
+
+    def __init__(self, net):
+        self.net = net
+        self.world_size = net.world_size
+
+    def launch(self, flat: torch.Tensor, *, bits: int | None = None, name: str = "sync") -> Pending:
+        from companion import comm
+
+        if bits is None:
+            buf = flat.to(torch.float32).clone()  # the collective owns this private buffer
+            work = self.net.all_reduce(buf, async_op=True, name=name)
+
+            def wait_fp32() -> torch.Tensor:
+                work.wait()
+                return buf
+
+            return Pending(wait_fp32, 4 * buf.numel())
+
+        q = comm.quantize(flat, bits=bits, block_size=QUANT_BLOCK_SIZE)
+        codes = [torch.empty_like(q.codes) for _ in range(self.world_size)]
+        scales = [torch.empty_like(q.scales) for _ in range(self.world_size)]
+        w_codes = self.net.all_gather(codes, q.codes, async_op=True, name=f"{name} ({bits}-bit codes)")
+        w_scales = self.net.all_gather(scales, q.scales, async_op=True, name=f"{name} (scales)")
+
+        def wait_quantised() -> torch.Tensor:
+            w_codes.wait()
+            w_scales.wait()
+            total = torch.zeros(q.shape, dtype=torch.float32)
+            for c, s in zip(codes, scales):  # fp32 accumulation, rank order
+                total += comm.dequantize(comm.QuantizedTensor(c, s, q.shape, bits, QUANT_BLOCK_SIZE))
+            return total
+
+        return Pending(wait_quantised, q.nbytes)

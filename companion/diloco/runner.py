@@ -1,0 +1,189 @@
+"""Real workers: one process per worker through :func:`companion.comm.launch`, gloo in between.
+
+:func:`train_worker` is the function every rank runs (importable, so ``comm.launch`` and
+``torchrun`` can both start it); :func:`run` launches it and gathers what the ranks return into a
+:class:`RunResult`.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from companion import lm
+from companion.diloco.algorithm import StreamingDiLoCo
+from companion.diloco.fragments import flatten
+from companion.diloco.ledger import ByteLedger, SyncRecord
+from companion.diloco.reducers import LinkReducer
+from companion.diloco.spec import RunSpec
+
+
+@dataclass
+class RunResult:
+    """What a run produced.
+
+    Attributes
+    ----------
+    spec : RunSpec
+    eval_steps, eval_losses : list
+        Held-out loss (nats) of the outer parameters after those inner steps (rank 0).
+    train_losses : list of list of float
+        Per rank, the training loss of every inner step (of its local parameters).
+    ledgers : list of ByteLedger
+        Per rank, the payload bytes it sent, per sync.
+    bytes_on_link : list of int
+        Per rank, bytes the collectives really moved through its modelled link.
+    spans : list
+        ``comm.Span`` of every rank (compute: forward + backward; comm: the collectives).
+    outer_params : dict
+        Rank 0's final outer parameters ``{name: tensor}``.
+    wall_s : float
+        Seconds of the training loop on rank 0.
+    """
+
+    spec: RunSpec
+    eval_steps: list
+    eval_losses: list
+    train_losses: list
+    ledgers: list
+    bytes_on_link: list
+    spans: list
+    outer_params: dict
+    wall_s: float
+
+    @property
+    def final_loss(self) -> float:
+        return self.eval_losses[-1]
+
+
+def _broadcast_initial_weights(model: torch.nn.Module) -> None:
+    # Identical starting points on every worker (prime-diloco once forgot this).
+    for p in model.parameters():
+        dist.broadcast(p.data, src=0)
+
+
+def train_worker(rank: int, world_size: int, spec: RunSpec) -> dict:
+    """Train ``spec`` as worker ``rank`` of ``world_size``; returns a picklable dict."""
+    from companion import comm
+
+    src = spec.source()
+    model = spec.initial_model()
+    _broadcast_initial_weights(model)
+    timeline = comm.Timeline(rank)
+    link = None if spec.link_gbps is None else comm.Link.from_gbps(spec.link_latency_s, spec.link_gbps)
+    net = comm.ModelledLink(link, timeline=timeline)
+    batches = lm.token_batches(src, spec.batch_size, spec.seq_len, spec.seed, rank, world_size)
+    opt = spec.inner_optimizer(model)
+    ledger = ByteLedger()
+    eval_at = set(spec.eval_steps())
+    train_losses, evals = [], []
+
+    def evaluate(m: torch.nn.Module) -> float:
+        return lm.evaluate(m, src, spec.eval_seqs, spec.seq_len, spec.seed)
+
+    def forward_backward(t: int) -> None:
+        with net.compute(f"step {t}"):
+            opt.zero_grad(set_to_none=True)
+            loss = lm.lm_loss(model, next(batches))
+            loss.backward()
+        train_losses.append(loss.item())
+
+    net.barrier()
+    timeline.reset()
+    start = time.perf_counter()
+    if spec.method == "data_parallel":
+        params = list(model.parameters())
+        for t in range(1, spec.steps + 1):
+            forward_backward(t)
+            grads = torch.cat([p.grad.reshape(-1) for p in params])  # private fp32 buffer
+            net.all_reduce(grads, name="all_reduce grads")
+            grads /= world_size
+            offset = 0
+            for p in params:
+                p.grad.copy_(grads[offset : offset + p.numel()].view_as(p))
+                offset += p.numel()
+            opt.step()
+            ledger.record(t, -1, 4 * grads.numel())
+            if t in eval_at and rank == 0:
+                evals.append(evaluate(model))
+        outer = {n: p.detach().clone() for n, p in model.named_parameters()}
+    else:
+        algo = StreamingDiLoCo(
+            model, opt, LinkReducer(net), sync_every=spec.H, n_fragments=spec.n_fragments,
+            fragment_sync_delay=spec.tau, fragment_update_alpha=spec.alpha, pattern=spec.pattern,
+            outer_lr=spec.outer_lr, outer_momentum=spec.outer_momentum, quantize_bits=spec.bits, ledger=ledger,
+        )
+        with algo:
+            for t in range(1, spec.steps + 1):
+                forward_backward(t)
+                opt.step()  # the post-step hook launches and applies syncs
+                if t in eval_at and t < spec.steps and rank == 0:
+                    evals.append(evaluate(_outer_model(model, algo)))
+        outer = algo.outer_state_dict()
+        if rank == 0:
+            evals.append(evaluate(_outer_model(model, algo)))
+    wall = time.perf_counter() - start
+    net.barrier()
+    return dict(
+        rank=rank, eval_steps=sorted(eval_at), eval_losses=evals, train_losses=train_losses,
+        records=[(r.step, r.fragment, r.nbytes) for r in ledger.records], bytes_on_link=net.bytes_sent,
+        spans=timeline.spans, outer=outer if rank == 0 else None, wall_s=wall,
+    )
+
+
+def _outer_model(model: torch.nn.Module, algo: StreamingDiLoCo) -> torch.nn.Module:
+    """A copy of ``model`` holding the outer (global) parameters."""
+    view = copy.deepcopy(model)
+    state = algo.outer_state_dict()
+    with torch.no_grad():
+        for name, p in view.named_parameters():
+            p.copy_(state[name])
+    return view
+
+
+def train_many(rank: int, world_size: int, specs: list) -> list[dict]:
+    """:func:`train_worker` for several specs in a row, in the same processes (one launch, one start-up)."""
+    return [train_worker(rank, world_size, spec) for spec in specs]
+
+
+def run_many(specs: list, world_size: int = 2, timeout_s: float = 300.0) -> list["RunResult"]:
+    """Train every spec of ``specs`` one after the other on ``world_size`` real worker processes.
+
+    Starting processes costs seconds (each imports torch), so a notebook launches once and runs
+    all its configurations inside; each run starts from the same broadcast weights.
+    """
+    from companion import comm
+
+    if world_size < 1:
+        raise ValueError(f"world_size must be >= 1, got {world_size}")
+    specs = list(specs)
+    if not specs or not all(isinstance(s, RunSpec) for s in specs):
+        raise ValueError("specs must be a non-empty list of RunSpec")
+    per_rank = comm.launch(train_many, world_size, specs, timeout_s=timeout_s, threads_per_rank=1)
+    return [_gather(spec, [per_rank[r][i] for r in range(world_size)]) for i, spec in enumerate(specs)]
+
+
+def run(spec: RunSpec, world_size: int = 2, timeout_s: float = 120.0) -> RunResult:
+    """Train ``spec`` on ``world_size`` real worker processes (one thread each)."""
+    return run_many([spec], world_size, timeout_s)[0]
+
+
+def _gather(spec: RunSpec, results: list[dict]) -> RunResult:
+    r0 = results[0]
+    ledgers = [ByteLedger([SyncRecord(*rec) for rec in r["records"]]) for r in results]
+    spans = [s for r in results for s in r["spans"]]
+    return RunResult(
+        spec=spec, eval_steps=r0["eval_steps"], eval_losses=r0["eval_losses"],
+        train_losses=[r["train_losses"] for r in results], ledgers=ledgers,
+        bytes_on_link=[r["bytes_on_link"] for r in results], spans=spans, outer_params=r0["outer"],
+        wall_s=r0["wall_s"],
+    )
+
+
+def outer_flat(params: dict[str, torch.Tensor]) -> torch.Tensor:
+    """All parameters of a ``{name: tensor}`` dict as one fp32 vector, in name order."""
+    return flatten([params[k] for k in sorted(params)])
