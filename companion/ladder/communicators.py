@@ -2,8 +2,8 @@
 
 The decoder of :mod:`companion.ladder.model` talks to the network through two methods only:
 
-- ``all_reduce(tensor, async_op=True) -> work``: sum ``tensor`` over the tensor-parallel ranks
-  *in place*; ``work.wait()`` returns once the sum is in ``tensor``;
+- ``all_reduce(tensor, async_op=True, name=...) -> work``: sum ``tensor`` over the tensor-parallel
+  ranks *in place*; ``work.wait()`` returns once the sum is in ``tensor``; ``name`` labels timelines;
 - ``compute(name)``: a context manager around each module's local computation (a timeline uses it
   to draw compute spans; it does nothing here).
 
@@ -28,7 +28,7 @@ class Work(Protocol):
 class Communicator(Protocol):
     """The two methods :meth:`companion.ladder.Decoder.forward` calls."""
 
-    def all_reduce(self, tensor: torch.Tensor, async_op: bool = False) -> Work | None: ...
+    def all_reduce(self, tensor: torch.Tensor, async_op: bool = False, name: str = "all_reduce") -> Work | None: ...
 
     def compute(self, name: str) -> ContextManager: ...
 
@@ -47,10 +47,15 @@ class NoCommunication:
     At ``p > 1`` ranks it skips communication altogether: every rank keeps its partial sums, the
     outputs are wrong, and the run time is the compute-only upper bound on speed that
     Zhang et al. (2025) report beside Ladder Residual.
+
+    ``timeline`` (a :class:`companion.comm.Timeline`, optional) receives the compute spans.
     """
 
-    def all_reduce(self, tensor: torch.Tensor, async_op: bool = False) -> _DoneWork | None:
+    def __init__(self, timeline=None) -> None:
+        self.timeline = timeline
+
+    def all_reduce(self, tensor: torch.Tensor, async_op: bool = False, name: str = "all_reduce") -> _DoneWork | None:
         return _DoneWork() if async_op else None
 
     def compute(self, name: str) -> ContextManager:
-        return nullcontext()
+        return nullcontext() if self.timeline is None else self.timeline.span(name, kind="compute")

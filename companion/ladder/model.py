@@ -217,9 +217,10 @@ class Decoder(nn.Module):
                 work.wait()
                 x = x + y
             # 2. Compute this rank's partial output and launch its all-reduce without waiting.
-            with comm.compute(f"L{j // 2}.{'attn' if j % 2 == 0 else 'mlp'}"):
+            name = f"L{j // 2}.{'attn' if j % 2 == 0 else 'mlp'}"
+            with comm.compute(name):
                 y = self._run_module(j, x, cache)  # (B, T, C)
-            in_flight.append((y, comm.all_reduce(y, async_op=True)))
+            in_flight.append((y, comm.all_reduce(y, async_op=True, name=f"AR {name}")))
         # 3. The last outputs join the stream before the final norm.
         for y, work in in_flight:
             work.wait()

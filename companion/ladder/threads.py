@@ -40,7 +40,7 @@ class ThreadComm:
         self.group, self.rank = group, rank
         self.n_all_reduces = 0
 
-    def all_reduce(self, tensor, async_op=False):
+    def all_reduce(self, tensor, async_op=False, name="all_reduce"):
         self.n_all_reduces += 1
         work = _DeferredWork(self.group, self.rank, tensor)
         if async_op:

@@ -1,0 +1,100 @@
+"""When does the Ladder residual hide an all-reduce? An event schedule and its closed form.
+
+Module ``j`` computes for ``c_j`` seconds, then its all-reduce occupies the link for ``a_j`` seconds.
+The link carries one all-reduce at a time (a network card's queue). The two residual forms differ
+only in what module ``j`` waits for before it starts:
+
+- standard: module ``j-1``'s all-reduce (its input contains module ``j-1``'s output);
+- Ladder:   module ``j-2``'s all-reduce (its input lacks module ``j-1``'s output).
+
+For equal modules (``c_j = c``, ``a_j = a``, ``n`` modules) the schedule gives
+
+    T_standard = n (c + a)        T_ladder = c + a + (n - 1) max(c, a),
+
+so the Ladder speed-up tends to ``(c + a) / max(c, a) <= 2`` as ``n`` grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+
+class Interval(NamedTuple):
+    """One busy interval of the modelled schedule, in seconds from the start."""
+
+    name: str
+    kind: str  # "compute" or "comm"
+    start_s: float
+    end_s: float
+
+
+def _check_times(compute_s: Sequence[float], comm_s: Sequence[float]) -> None:
+    if len(compute_s) != len(comm_s) or len(compute_s) == 0:
+        raise ValueError(
+            f"need one compute and one comm time per module, got {len(compute_s)} and {len(comm_s)}"
+        )
+    if min(compute_s) < 0 or min(comm_s) < 0:
+        raise ValueError("compute and comm times are durations: they must be >= 0 seconds")
+
+
+def schedule(compute_s: Sequence[float], comm_s: Sequence[float], *, ladder: bool) -> list[Interval]:
+    """The as-early-as-possible schedule of ``n`` modules and their all-reduces on one link.
+
+    ``compute_s[j]`` and ``comm_s[j]`` are module ``j``'s compute and all-reduce times in seconds.
+    Returns the compute and comm intervals in the order they start.
+    """
+    _check_times(compute_s, comm_s)
+    lag = 2 if ladder else 1  # module j waits for all-reduce j - lag
+    compute_end: list[float] = []
+    comm_end: list[float] = []
+    out: list[Interval] = []
+    for j, (c, a) in enumerate(zip(compute_s, comm_s)):
+        # 1. Compute starts when the rank is free and the input's last all-reduce has landed.
+        start = max(compute_end[-1] if compute_end else 0.0, comm_end[j - lag] if j >= lag else 0.0)
+        compute_end.append(start + c)
+        out.append(Interval(f"h{j}", "compute", start, start + c))
+        # 2. The all-reduce starts when the output exists and the link is free.
+        comm_start = max(compute_end[-1], comm_end[-1] if comm_end else 0.0)
+        comm_end.append(comm_start + a)
+        out.append(Interval(f"AR{j}", "comm", comm_start, comm_start + a))
+    return out
+
+
+def makespan(compute_s: Sequence[float], comm_s: Sequence[float], *, ladder: bool) -> float:
+    """Seconds until the last module's all-reduce has landed (the end of :func:`schedule`)."""
+    return max(iv.end_s for iv in schedule(compute_s, comm_s, ladder=ladder))
+
+
+def uniform_times(c: float, a: float, n: int) -> tuple[float, float]:
+    """Closed forms ``(T_standard, T_ladder)`` for ``n`` equal modules; see the module docstring."""
+    if n < 1:
+        raise ValueError(f"need at least one module, got n={n}")
+    if c < 0 or a < 0:
+        raise ValueError(f"compute c={c} and comm a={a} must be >= 0 seconds")
+    return n * (c + a), c + a + (n - 1) * max(c, a)
+
+
+def uniform_speedup(c: float, a: float, n: int) -> float:
+    """``T_standard / T_ladder`` for ``n`` equal modules of compute ``c`` and all-reduce ``a`` seconds."""
+    t_std, t_ladder = uniform_times(c, a, n)
+    if t_ladder == 0:
+        raise ValueError("c = a = 0: both schedules take no time and the speed-up is undefined")
+    return t_std / t_ladder
+
+
+def latency_for_allreduce_time(target_s: float, nbytes: float, world_size: int, bandwidth_bytes_per_s: float) -> float:
+    """The latency ``alpha`` at which a ring all-reduce of ``nbytes`` over ``world_size`` ranks takes ``target_s``.
+
+    Inverts ``2 (p - 1) (alpha + n / (p beta)) = target_s``; raises if the bandwidth term alone exceeds it.
+    """
+    if world_size < 2:
+        raise ValueError(f"an all-reduce over {world_size} rank costs nothing; need world_size >= 2")
+    steps = 2 * (world_size - 1)
+    alpha = target_s / steps - nbytes / (world_size * bandwidth_bytes_per_s)
+    if alpha < 0:
+        raise ValueError(
+            f"at {bandwidth_bytes_per_s:.3g} bytes/s the all-reduce of {nbytes} bytes alone takes longer "
+            f"than target_s={target_s:.3g} s; raise the bandwidth or the target"
+        )
+    return alpha

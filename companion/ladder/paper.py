@@ -1,0 +1,31 @@
+"""The authors' measured speed-ups, to print beside ours.
+
+Sources (read in the session's research notes, ``t3-ladder-residual.md`` section 2.4):
+
+- ``tools/plot-70b.py`` of the official inference repository ``mayank31398/ladder-residual-inference``:
+  Llama-3.1-70B shapes, tensor parallelism over 8 GPUs, prompt 1024 tokens, 512 generated,
+  tokens/s of standard, Ladder and the no-communication upper bound, with NVLink peer-to-peer on
+  ("P2P=1") and disabled ("P2P=0", ``NCCL_P2P_DISABLE=1``). Ratios computed from those numbers.
+- The upper bound was reported with P2P on only.
+"""
+
+from __future__ import annotations
+
+#: batch size -> (Ladder / standard with NVLink, upper bound / standard with NVLink, Ladder / standard without)
+SPEEDUP_70B_TP8 = {
+    1: (1.308, 1.429, 1.599),
+    4: (1.282, 1.376, 1.566),
+    16: (1.190, 1.316, 1.351),
+    64: (1.155, 1.275, 1.282),
+}
+
+#: tokens/s at batch 1, TP 8, NVLink on: standard, Ladder, no-communication upper bound
+TOKENS_PER_S_70B_BS1 = {"standard": 77.39, "ladder": 101.22, "no-comm": 110.59}
+
+
+def paper_rows() -> list[dict]:
+    """One dict per batch size: ``batch``, ``ladder_nvlink``, ``bound_nvlink``, ``ladder_no_nvlink``."""
+    return [
+        {"batch": b, "ladder_nvlink": l, "bound_nvlink": u, "ladder_no_nvlink": n}
+        for b, (l, u, n) in SPEEDUP_70B_TP8.items()
+    ]

@@ -1,0 +1,164 @@
+"""Worker functions for :func:`companion.comm.launch`: one rank of a tensor-parallel decoder.
+
+Every rank builds the same full model from ``seed`` (no weights travel between processes), keeps its
+Megatron shard, and runs the forward or the generation over a :class:`companion.comm.ModelledLink`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from companion import comm
+from companion.ladder.communicators import NoCommunication
+from companion.ladder.cost_model import latency_for_allreduce_time
+from companion.ladder.inference import greedy_generate
+from companion.ladder.model import Decoder
+from companion.ladder.sharding import shard_model
+from companion.lm import GPTConfig
+
+#: The three variants timed by the speed experiment: standard, Ladder, and no communication at all.
+VARIANTS = ("standard", "ladder", "no-comm")
+
+#: A link setting that stands for an infinitely fast network (unlimited bandwidth, zero latency):
+#: all-reduces are skipped and take no time, so every variant computes exactly what it would
+#: compute with free communication. It isolates what the Ladder changes in the compute itself.
+FREE_NETWORK = "free"
+
+
+@dataclass(frozen=True)
+class LinkPerCompute:
+    """A link whose all-reduce of one decode step's activations takes ``ratio`` times one module's compute.
+
+    The ranks measure their own per-module decode compute ``c`` at the first batch size (best of
+    a few no-communication runs, the slowest rank's value), then model a link of bandwidth
+    ``gbit_per_s`` whose latency makes that all-reduce last ``a = ratio * c``. Calibrating in the
+    timed processes themselves keeps ``a / c`` what it says on a busy, shared machine.
+    """
+
+    ratio: float
+    gbit_per_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.ratio > 0 or not self.gbit_per_s > 0:
+            raise ValueError(f"ratio and gbit_per_s must be > 0, got {self.ratio}, {self.gbit_per_s}")
+
+
+def _full_model(cfg: GPTConfig, seed: int, state: dict | None) -> Decoder:
+    torch.manual_seed(seed)
+    model = Decoder(cfg)
+    if state is not None:
+        model.load_state_dict(state)
+    return model.eval()
+
+
+def _shard(cfg: GPTConfig, seed: int, state: dict | None, variant: str, rank: int, world_size: int) -> Decoder:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    ladder_layers = cfg.n_layers if variant == "ladder" else 0
+    full = _full_model(cfg, seed, state).with_ladder_layers(ladder_layers)
+    return shard_model(full, tp_rank=rank, tp_size=world_size)
+
+
+def tp_logits_worker(
+    rank: int, world_size: int, cfg: GPTConfig, ladder_layers: int, tokens: torch.Tensor, seed: int = 0,
+    state: dict | None = None,
+) -> torch.Tensor:
+    """Logits ``(B, T, vocab)`` of rank ``rank``'s shard over bare gloo (every rank returns the full logits)."""
+    full = _full_model(cfg, seed, state).with_ladder_layers(ladder_layers)
+    shard = shard_model(full, tp_rank=rank, tp_size=world_size)
+    with torch.no_grad():
+        return shard(tokens, comm.ModelledLink(None))
+
+
+def speed_worker(
+    rank: int,
+    world_size: int,
+    cfg: GPTConfig,
+    settings: dict,
+    cases: list[tuple[str, int]],
+    prompt_len: int,
+    n_new: int,
+    repeats: int,
+    gantt_setting: str | None = None,
+    seed: int = 0,
+) -> dict:
+    """Time greedy generation of every variant for each ``(setting name, batch size)`` in ``cases``.
+
+    ``settings`` maps a name to a :class:`companion.comm.Link`, a :class:`LinkPerCompute`,
+    ``None`` (bare gloo) or :data:`FREE_NETWORK`. Repeats are
+    interleaved (repeat, case, variant) so a slow spell of the machine hits every variant.
+    Returns ``{"times": [(setting, variant, batch, repeat, prefill_s, decode_s)], "spans": {variant: [Span]},
+    "module_compute_s": c, "links": {setting: Link or None or FREE_NETWORK}}``; the spans are one
+    decode step at the smallest batch over ``gantt_setting``; ``c`` and the calibrated links are
+    measured at the smallest batch too.
+    """
+    shards = {v: _shard(cfg, seed, None, v, rank, world_size) for v in VARIANTS}
+    gen = torch.Generator().manual_seed(seed)
+    batch_sizes = sorted({b for _, b in cases})
+    prompts = {b: torch.randint(0, cfg.vocab_size, (b, prompt_len), generator=gen) for b in batch_sizes}
+    timeline = comm.Timeline(rank)
+    c = _module_compute_s(shards["no-comm"], prompts[batch_sizes[0]], n_new)
+    nbytes = batch_sizes[0] * cfg.d_model * 4  # one decode step's fp32 activations
+    settings = {
+        name: comm.Link(latency_for_allreduce_time(link.ratio * c, nbytes, world_size,
+                                                   link.gbit_per_s * comm.BYTES_PER_S_PER_GBPS),
+                        link.gbit_per_s * comm.BYTES_PER_S_PER_GBPS)
+        if isinstance(link, LinkPerCompute) else link
+        for name, link in settings.items()
+    }
+    nets = {
+        name: NoCommunication(timeline) if link == FREE_NETWORK else comm.ModelledLink(link, timeline=timeline)
+        for name, link in settings.items()
+    }
+    times = []
+    for name in settings:  # warm-up: first calls allocate and fill caches
+        for v in VARIANTS:
+            _generate(shards[v], prompts[batch_sizes[0]], 2, nets[name], v, timeline)
+    for rep in range(repeats):
+        for name, b in cases:
+            for v in VARIANTS:
+                dist.barrier()
+                _, t = _generate(shards[v], prompts[b], n_new, nets[name], v, timeline)
+                times.append((name, v, b, rep, t.prefill_s, t.decode_s))
+        timeline.reset()  # keep the timeline small
+    spans = {}
+    if gantt_setting is not None:
+        for v in VARIANTS:
+            spans[v] = _one_decode_step_spans(shards[v], prompts[batch_sizes[0]], nets[gantt_setting], v, timeline)
+    return {"times": times, "spans": spans, "module_compute_s": c, "links": settings}
+
+
+def _module_compute_s(shard: Decoder, prompt: torch.Tensor, n_new: int, repeats: int = 3) -> float:
+    """Per-module decode compute of the slowest rank, best of ``repeats`` no-communication runs."""
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first run warms up
+        dist.barrier()
+        _, t = greedy_generate(shard, prompt, n_new, NoCommunication())
+        best = min(best, t.decode_s / n_new / shard.n_modules)
+    worst = torch.tensor([best], dtype=torch.float64)
+    dist.all_reduce(worst, op=dist.ReduceOp.MAX)
+    return float(worst)
+
+
+def _generate(shard, prompt, n_new, net, variant, timeline):
+    comm_ = NoCommunication(timeline) if variant == "no-comm" else net
+    return greedy_generate(shard, prompt, n_new, comm_)
+
+
+def _one_decode_step_spans(shard, prompt, net, variant, timeline) -> list:
+    from companion.ladder.model import KVCache
+
+    comm_ = NoCommunication(timeline) if variant == "no-comm" else net
+    cache = KVCache()
+    with torch.no_grad():
+        token = shard(prompt, comm_, cache=cache)[:, -1:].argmax(-1)  # (B, 1)
+        shard(token, comm_, cache=cache)  # first decode step: caches warm
+        dist.barrier()
+        timeline.reset()
+        shard(token.clone(), comm_, cache=cache)
+    spans = timeline.spans
+    timeline.reset()
+    return spans
