@@ -1,0 +1,125 @@
+"""Features, SELDnet, the two losses, training and checkpoints."""
+
+import numpy as np
+import pytest
+import torch
+
+from companion.seld.data import make_data
+from companion.seld.features import FeatureScaler, stft_features
+from companion.seld.losses import seld_loss
+from companion.seld.model import BiGRUMul, SELDnet, SELDnetConfig
+from companion.seld.scenes import SceneConfig
+from companion.seld.train import evaluate_model, fit, load_checkpoint, predict, save_checkpoint
+
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # On a loaded shared CPU, torch's OpenMP threads spin against each other and a tiny GRU
+    # runs ten times slower; one thread is faster. The previous setting is restored.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+TINY = SELDnetConfig(n_classes=10, n_freq=128, conv_filters=8, freq_pools=(8, 8, 2), rnn_hidden=16, fc_hidden=16)
+
+
+def test_feature_layout_is_magnitudes_then_phases_per_channel():
+    rng = np.random.default_rng(0)
+    audio = rng.standard_normal((4, 1280))
+    audio[2] *= 5.0  # channel Z louder
+    feats = stft_features(audio, n_fft=256, hop=128)
+    assert feats.shape == (8, 10, 128)
+    mags, phases = feats[:4], feats[4:]
+    assert int(mags.mean(dim=(1, 2)).argmax()) == 2  # map c is |X_c|
+    assert phases.abs().max() <= np.pi + 1e-6 and mags.min() >= 0
+
+
+def test_feature_frames_line_up_with_label_frames():
+    audio = np.zeros((4, 1280))
+    audio[:, 128 * 6 + 64] = 1.0  # an impulse at the centre of label frame 6
+    energy = stft_features(audio, n_fft=256, hop=128)[0].sum(dim=1)
+    assert int(energy.argmax()) == 6
+
+
+def test_features_refuse_wrong_channel_count():
+    with pytest.raises(ValueError, match="expected 4 channels"):
+        stft_features(np.zeros((2, 1280)))
+
+
+def test_scaler_standardises_per_map_and_bin():
+    x = torch.randn(5, 8, 20, 16) * 3 + 7
+    scaler = FeatureScaler().fit(x)
+    z = scaler.transform(x)
+    assert torch.allclose(z.mean(dim=(0, 2)), torch.zeros(8, 16), atol=1e-5)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        FeatureScaler().transform(x)
+    with pytest.raises(ValueError, match="do not match"):
+        scaler.transform(torch.randn(1, 8, 20, 32))
+
+
+def test_seldnet_shapes_and_frame_rate():
+    model = SELDnet(TINY)
+    sed, doa = model(torch.randn(2, 8, 30, 128))
+    assert sed.shape == (2, 30, 10) and doa.shape == (2, 30, 10, 3)
+    assert doa.abs().max() <= 1.0  # tanh
+    with pytest.raises(ValueError, match="not divisible"):
+        SELDnetConfig(n_freq=100)
+    with pytest.raises(ValueError, match="expected"):
+        model(torch.randn(2, 8, 30, 64))
+
+
+def test_paper_sizes_give_about_half_a_million_parameters():
+    # 64 filters, 2 x 128 GRU, 128 FC on 256 bins and 11 classes: the paper's network
+    n = SELDnet(SELDnetConfig(n_classes=11, n_freq=256)).n_parameters()
+    assert 400_000 < n < 600_000
+
+
+def test_bigru_mul_multiplies_the_two_directions():
+    layer = BiGRUMul(3, 4)
+    x = torch.randn(2, 5, 3)
+    full, _ = layer.gru(x)
+    torch.testing.assert_close(layer(x), full[..., :4] * full[..., 4:])
+
+
+def test_masked_loss_ignores_inactive_classes_and_unmasked_does_not():
+    torch.manual_seed(0)
+    logits, doa = torch.randn(2, 5, 3), torch.tanh(torch.randn(2, 5, 3, 3))
+    sed_t = torch.zeros(2, 5, 3)
+    sed_t[:, :, 0] = 1
+    doa_t = torch.zeros(2, 5, 3, 3)
+    doa_t[:, :, 0] = torch.tensor([1.0, 0.0, 0.0])
+    moved = doa.clone()
+    moved[:, :, 1:] += 0.3  # change only inactive classes' outputs
+    masked = [seld_loss(logits, d, sed_t, doa_t, masked=True)[2] for d in (doa, moved)]
+    unmasked = [seld_loss(logits, d, sed_t, doa_t, masked=False)[2] for d in (doa, moved)]
+    assert masked[0] == masked[1] and unmasked[0] != unmasked[1]
+    # hand value: masked MSE is the mean squared error over the active class only
+    expected = ((doa[:, :, 0] - doa_t[:, :, 0]) ** 2).mean()
+    torch.testing.assert_close(masked[0], expected)
+    total, bce, mse = seld_loss(logits, doa, sed_t, doa_t, doa_weight=50.0)
+    torch.testing.assert_close(total, bce + 50.0 * mse)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        seld_loss(logits, doa, sed_t[:, :4], doa_t)
+
+
+def test_training_lowers_the_loss_and_a_checkpoint_round_trips(tmp_path):
+    torch.manual_seed(0)
+    config = SceneConfig(clip_seconds=1.0)
+    train, scaler = make_data(4, config, 0)
+    model = SELDnet(SELDnetConfig(conv_filters=4, rnn_hidden=8, fc_hidden=8))
+    history = fit(model, train, train, epochs=3, batch_size=2, lr=3e-3, seed=0, progress=False)
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert 0 <= history.best_epoch < 3 and "seld_score" in history.best
+    path = tmp_path / "seld.pt"
+    save_checkpoint(path, model, scaler, {"note": "test"})
+    loaded, scaler2, meta = load_checkpoint(path)
+    assert meta == {"note": "test"}
+    torch.testing.assert_close(scaler2.mean_, scaler.mean_)
+    for a, b in zip(predict(model, train), predict(loaded, train)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert evaluate_model(loaded, train)["seld_score"] == pytest.approx(history.best["seld_score"])
+    with pytest.raises(FileNotFoundError, match="no SELDnet checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
