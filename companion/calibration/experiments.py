@@ -81,12 +81,16 @@ class SyntheticConfig:
     mix_sizes: tuple[int, ...] = (2,)  # Mixup; (2, 5) adds 4-Mixup (too slow for our shared CPU)
 
 
-def run_synthetic(config: SyntheticConfig = SyntheticConfig(), *, progress: bool = False) -> list[dict]:
-    """One row per (mu, seed, method) with test NLL, ECE, adaptive ECE, error and temperature."""
+def run_synthetic(config: SyntheticConfig = SyntheticConfig(), *, progress: bool = False,
+                  on_job_done=None) -> list[dict]:
+    """One row per (mu, seed, method) with test NLL, ECE, adaptive ECE, error and temperature.
+
+    Jobs run seed by seed (every mu for seed 0 first), and ``on_job_done(rows)`` is called after
+    each, so an interrupted long run still leaves complete seeds behind."""
     from tqdm.auto import tqdm
 
     rows = []
-    jobs = [(mu, s) for mu in config.mus for s in config.seeds]
+    jobs = [(mu, s) for s in config.seeds for mu in config.mus]
     for mu, seed in tqdm(jobs, disable=not progress, desc="synthetic"):
         rng = seed_everything(seed)
         x, y = TwoGaussians(config.dim, mu).sample(config.n, rng)
@@ -97,6 +101,8 @@ def run_synthetic(config: SyntheticConfig = SyntheticConfig(), *, progress: bool
                                x[n_train:], y[n_train:], n_classes=2, net=net,
                                mix_sizes=config.mix_sizes, seed=seed):
             rows.append({"mu": mu, "seed": seed, **r})
+        if on_job_done is not None:
+            on_job_done(rows)
     return rows
 
 
@@ -167,19 +173,24 @@ def main(argv: list[str] | None = None) -> None:
     import time
 
     t0 = time.perf_counter()
-    if args.experiment == "synthetic":
-        config = SyntheticConfig()
-        rows = run_synthetic(config, progress=True)
-    else:
-        config = DigitsConfig()
-        rows = run_digits(config, progress=True)
-    result = {"provenance": {**_provenance(argv), "wall_seconds": time.perf_counter() - t0},
-              "config": asdict(config), "paper": PAPER_SYNTHETIC if args.experiment == "synthetic" else {},
-              "rows": rows}
+    provenance = _provenance(argv)
+    config = SyntheticConfig() if args.experiment == "synthetic" else DigitsConfig()
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=1)
-    print(f"wrote {len(rows)} rows to {args.out} in {result['provenance']['wall_seconds']:.0f} s")
+
+    def write(rows: list[dict], complete: bool) -> None:
+        result = {"provenance": {**provenance, "wall_seconds": time.perf_counter() - t0,
+                                 "complete": complete},
+                  "config": asdict(config),
+                  "paper": PAPER_SYNTHETIC if args.experiment == "synthetic" else {}, "rows": rows}
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=1)
+
+    if args.experiment == "synthetic":
+        rows = run_synthetic(config, progress=True, on_job_done=lambda r: write(r, False))
+    else:
+        rows = run_digits(config, progress=True)
+    write(rows, True)
+    print(f"wrote {len(rows)} rows to {args.out} in {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":
