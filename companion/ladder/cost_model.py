@@ -38,18 +38,25 @@ def _check_times(compute_s: Sequence[float], comm_s: Sequence[float]) -> None:
         raise ValueError("compute and comm times are durations: they must be >= 0 seconds")
 
 
-def schedule(compute_s: Sequence[float], comm_s: Sequence[float], *, ladder: bool) -> list[Interval]:
+def schedule(
+    compute_s: Sequence[float], comm_s: Sequence[float], *, ladder: bool | Sequence[bool]
+) -> list[Interval]:
     """The as-early-as-possible schedule of ``n`` modules and their all-reduces on one link.
 
     ``compute_s[j]`` and ``comm_s[j]`` are module ``j``'s compute and all-reduce times in seconds.
+    ``ladder`` is one flag for every module, or one per module (True: module ``j`` reads the stream
+    without module ``j-1``, as :func:`companion.ladder.reads_stale_stream` says for a hybrid).
     Returns the compute and comm intervals in the order they start.
     """
     _check_times(compute_s, comm_s)
-    lag = 2 if ladder else 1  # module j waits for all-reduce j - lag
+    stale = [bool(ladder)] * len(compute_s) if isinstance(ladder, bool) else [bool(f) for f in ladder]
+    if len(stale) != len(compute_s):
+        raise ValueError(f"need one ladder flag per module: {len(stale)} flags for {len(compute_s)} modules")
     compute_end: list[float] = []
     comm_end: list[float] = []
     out: list[Interval] = []
     for j, (c, a) in enumerate(zip(compute_s, comm_s)):
+        lag = 2 if stale[j] else 1  # module j waits for all-reduce j - lag
         # 1. Compute starts when the rank is free and the input's last all-reduce has landed.
         start = max(compute_end[-1] if compute_end else 0.0, comm_end[j - lag] if j >= lag else 0.0)
         compute_end.append(start + c)
@@ -61,7 +68,7 @@ def schedule(compute_s: Sequence[float], comm_s: Sequence[float], *, ladder: boo
     return out
 
 
-def makespan(compute_s: Sequence[float], comm_s: Sequence[float], *, ladder: bool) -> float:
+def makespan(compute_s: Sequence[float], comm_s: Sequence[float], *, ladder: bool | Sequence[bool]) -> float:
     """Seconds until the last module's all-reduce has landed (the end of :func:`schedule`)."""
     return max(iv.end_s for iv in schedule(compute_s, comm_s, ladder=ladder))
 
