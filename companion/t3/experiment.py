@@ -21,10 +21,9 @@ import torch
 import torch.distributed as dist
 
 from companion import comm
-from companion.comm import Link, Span, Timeline
+from companion.comm import Link, ModelledLink, Span, Timeline
 
 from .layout import check_rows, item_rows, make_layout
-from .p2p_link import P2PLink
 from .pipeline_model import chunk_times, pipelined_time
 from .schedule_model import ScheduleTrace, simulate_schedule
 from .schedules import run_schedule
@@ -167,11 +166,11 @@ def schedule_worker(rank: int, world_size: int, spec: ExperimentSpec) -> dict:
         group_s, totals, spans, errors, output = [], [], [], [], None
         for _ in range(spec.repeats):
             timeline = Timeline(rank)
-            net = P2PLink(link, timeline=timeline, contention=run.contention)
-            output, seconds = run_schedule(a, b, layout, net, timeline)
+            net = ModelledLink(link, timeline=timeline, contention=run.contention)
+            output, seconds, unstretched = run_schedule(a, b, layout, net, timeline)
             # the model's input: each GEMM group as long as it took in this run, before the
             # contention stretch (the shared machine's speed drifts from run to run)
-            group_s.append(list(net.unstretched_s))
+            group_s.append(unstretched)
             totals.append(seconds)
             spans.append(timeline.spans)
             errors.append(float((output - reference).abs().max()))

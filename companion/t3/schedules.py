@@ -2,8 +2,7 @@
 
 Each rank holds ``A_r`` ``(M, K)`` and ``B_r`` ``(K, N)`` and must end with block ``r`` (rows
 ``[r M/p, (r+1) M/p)``) of ``sum_r A_r @ B_r``.  :func:`run_schedule` runs one schedule of
-:mod:`companion.t3.layout` once, through a :class:`~companion.t3.p2p_link.P2PLink` (the modelled link of
-:class:`companion.comm.ModelledLink`, for point-to-point sends):
+:mod:`companion.t3.layout` once, through a :class:`companion.comm.ModelledLink`:
 
 1. the GEMM thread computes the layout's groups in order, inside ``net.compute`` spans (so
    the link's contention factor stretches them), and records each finished row chunk in a
@@ -25,9 +24,8 @@ import time
 import torch
 import torch.distributed as dist
 
-from companion.comm import Timeline
+from companion.comm import ModelledLink, Timeline
 
-from .p2p_link import P2PLink
 from .layout import ScheduleLayout, block_of, check_rows, item_rows, make_layout
 from .tracker import ChunkTracker
 
@@ -41,12 +39,14 @@ def _tag(item, chunks_per_block: int) -> int:
     return item[0] * chunks_per_block + item[1]
 
 
-def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: P2PLink,
-                 timeline: Timeline) -> tuple[torch.Tensor, float]:
-    """Run ``layout`` once; return this rank's reduced block ``(M/p, N)`` and its seconds.
+def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: ModelledLink,
+                 timeline: Timeline) -> tuple[torch.Tensor, float, list[float]]:
+    """Run ``layout`` once on this rank.
 
-    The clock starts at a barrier (``timeline.reset()``) and stops when the block is complete
-    and every send this rank made has completed on the modelled link.
+    Returns this rank's reduced block ``(M/p, N)``, the run's seconds, and the seconds each
+    GEMM group took before its contention stretch.  The clock starts at a barrier
+    (``timeline.reset()``) and stops when the block is complete and every send this rank made
+    has completed on the modelled link.
     """
     p, rank = dist.get_world_size(), dist.get_rank()
     m_rows, n_cols = a.shape[0], b.shape[1]
@@ -104,10 +104,13 @@ def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: 
     for thread in threads:
         thread.start()
     # 2. the GEMM, group by group; each finished row chunk counts one write
+    gemm_s = []
     for index, group in enumerate(layout.groups):
         with net.compute(f"gemm {index}"):
+            start = time.perf_counter()
             for item in group:
                 torch.matmul(a[rows[item]], b, out=out[rows[item]])
+            gemm_s.append(time.perf_counter() - start)
         for item in group:
             tracker.record(item)
     for thread in threads:
@@ -123,4 +126,4 @@ def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: 
     end = max([*done_at.values(), *(t.end_s for t in sends)])
     own = rows[(p - 1, 0)].start
     block = m_rows // p
-    return out[own:own + block].clone(), end - timeline.origin
+    return out[own:own + block].clone(), end - timeline.origin, gemm_s
