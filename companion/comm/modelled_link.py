@@ -134,7 +134,8 @@ class ModelledLink:
         self._counter = 0
 
     # -- the link clock -------------------------------------------------------------------
-    def _issue(self, name: str, cost_s: float, nbytes_sent: float, waiter) -> Transfer:
+    def _issue(self, name: str, cost_s: float, nbytes_sent: float, waiter, issued: float) -> Transfer:
+        # the link takes the data once the backend has accepted it (after the call's host-side copy)
         now = time.perf_counter()
         if self.link is None:
             start = done = now
@@ -145,7 +146,7 @@ class ModelledLink:
             self._intervals.append((start, done))
         self.bytes_sent += int(round(nbytes_sent))
         self._counter += 1
-        return Transfer(self, name, waiter, now, start, done, int(round(nbytes_sent)))
+        return Transfer(self, name, waiter, issued, start, done, int(round(nbytes_sent)))
 
     def _cost(self, method: str, *args) -> float:
         return 0.0 if self.link is None else getattr(self.link, method)(*args)
@@ -161,9 +162,10 @@ class ModelledLink:
     def all_reduce(self, tensor: torch.Tensor, async_op: bool = False, name: str = "all_reduce"):
         """Sum ``tensor`` over the group, in place; modelled as a ring all-reduce."""
         n, p = tensor.numel() * tensor.element_size(), self.world_size
+        now = time.perf_counter()
         work = dist.all_reduce(tensor, group=self.group, async_op=True)
         sent = 2 * (p - 1) * n / p
-        return self._finish(self._issue(name, self._cost("allreduce_time", n, p), sent, _future_waiter(work)),
+        return self._finish(self._issue(name, self._cost("allreduce_time", n, p), sent, _future_waiter(work), now),
                             async_op)
 
     def all_gather(self, tensor_list: list, tensor: torch.Tensor, async_op: bool = False, name: str = "all_gather"):
@@ -171,9 +173,10 @@ class ModelledLink:
         if len(tensor_list) != self.world_size:
             raise ValueError(f"tensor_list needs {self.world_size} tensors, got {len(tensor_list)}")
         n, p = tensor.numel() * tensor.element_size(), self.world_size
+        now = time.perf_counter()
         work = dist.all_gather(tensor_list, tensor, group=self.group, async_op=True)
         return self._finish(self._issue(name, self._cost("allgather_time", n * p, p), (p - 1) * n,
-                                        _future_waiter(work)), async_op)
+                                        _future_waiter(work), now), async_op)
 
     def broadcast(self, tensor: torch.Tensor, src: int, async_op: bool = False, name: str = "broadcast"):
         """Copy ``tensor`` of rank ``src`` (group rank) to every rank; modelled as a binomial tree."""
@@ -181,9 +184,10 @@ class ModelledLink:
             raise ValueError(f"src must be in [0, {self.world_size}), got {src}")
         n, p = tensor.numel() * tensor.element_size(), self.world_size
         global_src = src if self.group is None else dist.get_global_rank(self.group, src)
+        now = time.perf_counter()
         work = dist.broadcast(tensor, global_src, group=self.group, async_op=True)
         sent = broadcast_sends((self.rank - src) % p, p) * n
-        return self._finish(self._issue(name, self._cost("broadcast_time", n, p), sent, _future_waiter(work)),
+        return self._finish(self._issue(name, self._cost("broadcast_time", n, p), sent, _future_waiter(work), now),
                             async_op)
 
     def reduce_scatter(self, output: torch.Tensor, input: torch.Tensor, async_op: bool = False,
@@ -200,15 +204,17 @@ class ModelledLink:
             raise ValueError(f"output must have shape {(input.shape[0] // p, *input.shape[1:])}, got {tuple(output.shape)}")
         n = input.numel() * input.element_size()
         tag = 1_000_000 + self._counter
+        now = time.perf_counter()
         waiter = _thread_waiter(ring_reduce_scatter_into, output, input, self.group, tag)
-        return self._finish(self._issue(name, self._cost("reduce_scatter_time", n, p), (p - 1) * n / p, waiter),
+        return self._finish(self._issue(name, self._cost("reduce_scatter_time", n, p), (p - 1) * n / p, waiter, now),
                             async_op)
 
     def isend(self, tensor: torch.Tensor, dst: int, name: str = "isend", tag: int = 0) -> Transfer:
         """Send ``tensor`` to group rank ``dst``; modelled as one point-to-point message."""
         n = tensor.numel() * tensor.element_size()
+        now = time.perf_counter()
         work = dist.isend(tensor, _peers(self.group)[dst], group=self.group, tag=tag)
-        return self._issue(name, self._cost("p2p_time", n), n, _future_waiter(work))
+        return self._issue(name, self._cost("p2p_time", n), n, _future_waiter(work), now)
 
     def irecv(self, tensor: torch.Tensor, src: int, name: str = "irecv", tag: int = 0) -> Transfer:
         """Receive into ``tensor`` from group rank ``src``; modelled as one point-to-point message.
@@ -216,8 +222,9 @@ class ModelledLink:
         The receiving rank's clock is charged too: its network card is busy while bytes arrive.
         """
         n = tensor.numel() * tensor.element_size()
+        now = time.perf_counter()
         work = dist.irecv(tensor, _peers(self.group)[src], group=self.group, tag=tag)
-        return self._issue(name, self._cost("p2p_time", n), 0, _future_waiter(work))
+        return self._issue(name, self._cost("p2p_time", n), 0, _future_waiter(work), now)
 
     def barrier(self) -> None:
         """A real barrier (not modelled, not recorded); also lets the link clock catch up."""

@@ -1,0 +1,264 @@
+"""The overlap experiment: a training-like loop of compute steps and gradient all-reduces.
+
+Each of ``n_steps`` steps computes for a while (``matmuls`` products of ``dim x dim`` matrices)
+and all-reduces a payload of ``payload_numel`` fp32 values. The *sequential* schedule computes,
+then all-reduces; the *overlapped* schedule issues the all-reduce (of the previous step's
+gradient, say) asynchronously and computes while it is in flight, as DDP's buckets, DiLoCo's
+streaming fragments or CO2's stale outer update do. The model of a step is
+``c + m`` (sequential) and ``max(c, m)`` (overlapped), with ``c`` the measured compute time and
+``m`` the link's all-reduce time; :func:`model_spans` lays those out as a timeline.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from .cost_model import Link
+from .modelled_link import ModelledLink
+from .timeline import Span, Timeline, summarize
+
+MODES = ("compute_only", "sequential", "overlapped")
+
+
+@dataclass(frozen=True)
+class OverlapSetting:
+    """One configuration of the experiment: a link (``None`` = bare gloo) and a payload size."""
+
+    name: str
+    link: Link | None
+    payload_numel: int
+
+    @property
+    def payload_bytes(self) -> int:
+        return 4 * self.payload_numel
+
+    def comm_s(self, world_size: int) -> float:
+        """Modelled all-reduce time of one step (s); NaN for bare gloo, which has no model."""
+        return float("nan") if self.link is None else self.link.allreduce_time(self.payload_bytes, world_size)
+
+
+def _compute(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, matmuls: int) -> None:
+    for _ in range(matmuls):
+        torch.mm(a, b, out=out)
+
+
+def run_schedule(net: ModelledLink, timeline: Timeline, mode: str, n_steps: int, payload: torch.Tensor,
+                 a: torch.Tensor, b: torch.Tensor, matmuls: int) -> None:
+    """Run ``n_steps`` steps of one schedule, recording spans on ``timeline`` (reset first)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    out = torch.empty(a.shape[0], b.shape[1])
+    net.barrier()
+    timeline.reset()
+    for step in range(n_steps):
+        if mode == "overlapped":
+            handle = net.all_reduce(payload, async_op=True, name=f"all_reduce {step}")
+            with net.compute(f"step {step}"):
+                _compute(a, b, out, matmuls)
+            handle.wait()
+        else:
+            with net.compute(f"step {step}"):
+                _compute(a, b, out, matmuls)
+            if mode == "sequential":
+                net.all_reduce(payload, name=f"all_reduce {step}")
+
+
+def overlap_worker(rank: int, world_size: int, settings: list[OverlapSetting], n_steps: int = 4,
+                   repeats: int = 3, matmuls: int = 60, dim: int = 256, contention: float = 0.0,
+                   seed: int = 0) -> list[dict]:
+    """Run every setting x mode x repeat on this rank; return one record per run.
+
+    Record: ``setting`` (index), ``mode``, ``repeat``, ``spans`` (this rank's, seconds from the
+    run's start). Modes are interleaved within each repeat so that slow phases of a shared
+    machine hit every mode alike.
+    """
+    gen = torch.Generator().manual_seed(seed + rank)
+    a, b = torch.randn(dim, dim, generator=gen), torch.randn(dim, dim, generator=gen)
+    timeline = Timeline(rank)
+    records = []
+    # warm up: the first collectives and matmuls of a process are slow
+    warm = ModelledLink(None, timeline=timeline)
+    run_schedule(warm, timeline, "overlapped", 2, torch.zeros(1024), a, b, matmuls)
+    for repeat in range(repeats):
+        for index, setting in enumerate(settings):
+            net = ModelledLink(setting.link, timeline=timeline, contention=contention)
+            payload = torch.randn(setting.payload_numel, generator=gen)
+            for mode in MODES:
+                if mode == "compute_only" and index > 0:
+                    continue  # one compute-only baseline per repeat is enough
+                run_schedule(net, timeline, mode, n_steps, payload, a, b, matmuls)
+                records.append({"setting": index, "mode": mode, "repeat": repeat, "spans": timeline.spans})
+    return records
+
+
+def model_spans(compute_s: list[float], comm_s: float, mode: str, rank: int = 0) -> list[Span]:
+    """The timeline the model predicts for one rank, given each step's compute time and the comm time.
+
+    ``sequential``: compute, then communicate; ``overlapped``: both start together and the step
+    ends when the longer one does; ``compute_only``: compute back to back. For several ranks
+    see :func:`simulate`.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if not comm_s >= 0:
+        raise ValueError(f"comm_s must be >= 0, got {comm_s!r}")
+    spans, t = [], 0.0
+    for step, c in enumerate(compute_s):
+        if not c >= 0:
+            raise ValueError(f"compute times must be >= 0, got {c!r} at step {step}")
+        spans.append(Span(rank, f"step {step}", "compute", t, t + c))
+        if mode == "sequential":
+            spans.append(Span(rank, f"all_reduce {step}", "comm", t + c, t + c + comm_s))
+            t += c + comm_s
+        elif mode == "overlapped":
+            spans.append(Span(rank, f"all_reduce {step}", "comm", t, t + comm_s))
+            t += max(c, comm_s)
+        else:
+            t += c
+    return spans
+
+
+def simulate(compute_s: list[list[float]], comm_s: float, mode: str) -> list[Span]:
+    """The model's timeline of every rank: ``compute_s[r][k]`` is rank ``r``'s compute time in step ``k``.
+
+    Each rank follows the schedule on its own link clock (a transfer starts when issued or when
+    the previous one is done and lasts ``comm_s``); a collective cannot complete on any rank
+    before every rank has issued it, which is how one slow rank holds the others back.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if not compute_s or len({len(steps) for steps in compute_s}) != 1:
+        raise ValueError("compute_s must hold the same number of steps for every rank")
+    ranks = range(len(compute_s))
+    clock = [0.0 for _ in ranks]
+    free = [0.0 for _ in ranks]
+    spans: list[Span] = []
+    for step in range(len(compute_s[0])):
+        c = [compute_s[r][step] for r in ranks]
+        if mode == "compute_only":
+            for r in ranks:
+                spans.append(Span(r, f"step {step}", "compute", clock[r], clock[r] + c[r]))
+                clock[r] += c[r]
+            continue
+        issue = [clock[r] + (c[r] if mode == "sequential" else 0.0) for r in ranks]
+        last_issue = max(issue)
+        for r in ranks:
+            start = max(issue[r], free[r])
+            free[r] = start + comm_s
+            end = max(free[r], last_issue)
+            spans.append(Span(r, f"step {step}", "compute", clock[r], clock[r] + c[r]))
+            spans.append(Span(r, f"all_reduce {step}", "comm", start, end))
+            clock[r] = max(end, clock[r] + c[r])
+    return spans
+
+
+def compute_times(spans: list[Span]) -> list[list[float]]:
+    """Each rank's compute span durations in order: ``[rank][step]`` (ranks in sorted order)."""
+    ranks = sorted({s.rank for s in spans})
+    return [[s.duration_s for s in sorted(spans, key=lambda s: s.start_s) if s.rank == r and s.kind == "compute"]
+            for r in ranks]
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+def analyse(results: list[list[dict]], settings: list[OverlapSetting]) -> list[dict]:
+    """Turn :func:`overlap_worker` results of every rank into one row per (setting, mode).
+
+    For every run the prediction (:func:`simulate`) takes every rank's measured compute times
+    and the setting's modelled all-reduce time (for bare gloo: the median all-reduce time measured in its
+    sequential runs) and builds the model's timeline; the measured and predicted figures come
+    from :func:`~companion.comm.summarize` over all ranks (worst rank). Each row holds the
+    medians over repeats: ``wall_s``, ``model_wall_s``, ``rel_error`` (measured / model - 1),
+    ``overlap_efficiency``, ``model_efficiency``, ``exposed_comm_s``, ``compute_s``, ``comm_s``,
+    and ``model_comm_s`` (one step's communication time the model used). Overlapped rows also
+    carry ``saving_fraction``: the wall time overlap saved against the sequential schedule, as a
+    fraction of the most it could save, min(compute, comm), in the same repeat (median over
+    repeats). Spans can overlap while the CPU
+    time-slices between them, so this, not the span overlap, says whether hiding really happened.
+    """
+    world_size = len(results)
+    runs: dict[tuple[int, str, int], list[Span]] = {}
+    for rank_records in results:
+        for rec in rank_records:
+            runs.setdefault((rec["setting"], rec["mode"], rec["repeat"]), []).extend(rec["spans"])
+    rows = []
+    for index, setting in enumerate(settings):
+        comm_s = setting.comm_s(world_size)
+        if setting.link is None:
+            measured = [s.duration_s for (i, mode, _), spans in runs.items() if i == index and mode == "sequential"
+                        for s in spans if s.kind == "comm"]
+            comm_s = _median(measured)
+        for mode in MODES:
+            keys = sorted(k for k in runs if k[0] == (0 if mode == "compute_only" else index) and k[1] == mode)
+            if not keys:
+                continue
+            figures = {"wall_s": [], "model_wall_s": [], "overlap_efficiency": [], "model_efficiency": [],
+                       "exposed_comm_s": [], "compute_s": [], "comm_s": []}
+            for key in keys:
+                spans = runs[key]
+                measured = summarize(spans)
+                predicted = summarize(simulate(compute_times(spans), comm_s, mode))
+                for name in ("wall_s", "overlap_efficiency", "exposed_comm_s", "compute_s", "comm_s"):
+                    figures[name].append(measured[name])
+                figures["model_wall_s"].append(predicted["wall_s"])
+                figures["model_efficiency"].append(predicted["overlap_efficiency"])
+            row = {"setting": setting.name, "mode": mode, "repeats": len(keys), "model_comm_s": comm_s,
+                   "gbit_per_s": None if setting.link is None else setting.link.gbit_per_s,
+                   "latency_s": None if setting.link is None else setting.link.latency_s,
+                   "payload_bytes": setting.payload_bytes}
+            for name, values in figures.items():
+                row[name] = _median(values) if mode != "compute_only" or "eff" not in name else float("nan")
+            row["rel_error"] = row["wall_s"] / row["model_wall_s"] - 1.0
+            rows.append(row)
+        savings = []
+        for repeat in sorted({k[2] for k in runs if k[0] == index}):
+            seq_spans, ovl_spans = runs.get((index, "sequential", repeat)), runs.get((index, "overlapped", repeat))
+            if seq_spans is None or ovl_spans is None:
+                continue
+            seq, ovl = summarize(seq_spans), summarize(ovl_spans)
+            hideable = min(seq["compute_s"], seq["comm_s"])
+            if hideable > 0:
+                savings.append((seq["wall_s"] - ovl["wall_s"]) / hideable)
+        for row in rows:
+            if savings and row["setting"] == setting.name and row["mode"] == "overlapped":
+                row["saving_fraction"] = _median(savings)
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """A Markdown table of :func:`analyse` rows (times in ms)."""
+    head = ("| setting | schedule | model comm / step (ms) | measured wall (ms) | model wall (ms) | error "
+            "| overlap eff. | model eff. | saving / possible |\n")
+    head += "|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
+    body = ""
+    for r in rows:
+        if r["mode"] == "compute_only":
+            continue
+        saving = f"{r['saving_fraction']:.2f}" if "saving_fraction" in r else ""
+        body += (f"| {r['setting']} | {r['mode']} | {1e3 * r['model_comm_s']:.1f} | {1e3 * r['wall_s']:.1f} | "
+                 f"{1e3 * r['model_wall_s']:.1f} | {100 * r['rel_error']:+.1f} % | {r['overlap_efficiency']:.2f} | "
+                 f"{r['model_efficiency']:.2f} | {saving} |\n")
+    return head + body
+
+
+def default_settings(payload_numel: int = 250_000, latency_s: float = 1e-3,
+                     gbit_per_s: tuple[float, ...] = (0.4, 0.1, 0.05), bare_payload_numel: int = 4_000_000
+                     ) -> list[OverlapSetting]:
+    """Three modelled links (1 MB payload by default) and one bare-gloo run with a bigger payload."""
+    settings = [OverlapSetting(f"{g:g} Gbit/s", Link.from_gbps(latency_s, g), payload_numel) for g in gbit_per_s]
+    settings.append(OverlapSetting("bare gloo", None, bare_payload_numel))
+    return settings
+
+
+def timed(fn, *args, **kwargs):
+    """``(result, seconds)`` of one call."""
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
