@@ -30,13 +30,15 @@ class SeldData:
         return self.sed.reshape(-1, K).numpy() > 0.5, self.doa.reshape(-1, K, 3).numpy()
 
 
-def scenes_to_data(scenes, *, n_fft: int = 256) -> SeldData:
-    """Features (unscaled) and labels of rendered scenes that share one ``SceneConfig``."""
+def scenes_to_data(scenes, *, n_fft: int = 256, phase: str = "absolute") -> SeldData:
+    """Features (unscaled) and labels of rendered scenes that share one ``SceneConfig``.
+
+    ``phase``: see :func:`companion.seld.features.stft_features`."""
     config = scenes[0].config
     if any(s.config != config for s in scenes):
         raise ValueError("all scenes must share one SceneConfig (sample rate, hop, classes)")
     audio = torch.as_tensor(np.stack([s.audio for s in scenes]))  # (N, 4, n)
-    feats = stft_features(audio, n_fft=n_fft, hop=config.hop)
+    feats = stft_features(audio, n_fft=n_fft, hop=config.hop, phase=phase)
     sed = torch.as_tensor(np.stack([s.sed for s in scenes]), dtype=torch.float32)
     doa = torch.as_tensor(np.stack([s.doa for s in scenes]), dtype=torch.float32)
     if feats.shape[2] != sed.shape[1]:
@@ -44,13 +46,13 @@ def scenes_to_data(scenes, *, n_fft: int = 256) -> SeldData:
     return SeldData(feats, sed, doa, config.frames_per_second)
 
 
-def make_data(n_scenes: int, config: SceneConfig, seed: int, *, scaler: FeatureScaler | None = None, n_fft: int = 256):
+def make_data(n_scenes: int, config: SceneConfig, seed: int, *, scaler: FeatureScaler | None = None, n_fft: int = 256, phase: str = "absolute"):
     """Synthesise ``n_scenes`` scenes and return ``(data, scaler)``, standardised.
 
     With ``scaler=None`` a new scaler is fitted on these scenes (a training split); pass the
     training split's scaler for validation and test splits.
     """
-    data = scenes_to_data(make_scenes(n_scenes, config, seed), n_fft=n_fft)
+    data = scenes_to_data(make_scenes(n_scenes, config, seed), n_fft=n_fft, phase=phase)
     if scaler is None:
         scaler = FeatureScaler().fit(data.feats)
     data.feats = scaler.transform(data.feats)

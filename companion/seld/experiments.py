@@ -50,12 +50,12 @@ def scene_config(condition: str, base: SceneConfig = SceneConfig()) -> SceneConf
     return replace(base, overlap=overlap, reverberant=room == "reverberant")
 
 
-def mixed_data(conditions, n_scenes: int, seed: int, scaler: FeatureScaler | None) -> tuple[SeldData, FeatureScaler]:
+def mixed_data(conditions, n_scenes: int, seed: int, scaler: FeatureScaler | None, *, phase: str = "absolute") -> tuple[SeldData, FeatureScaler]:
     """``n_scenes`` scenes split evenly over ``conditions``, concatenated; scaler as in ``make_data``."""
     parts = []
     for i, condition in enumerate(conditions):
         n = n_scenes // len(conditions) + (i < n_scenes % len(conditions))
-        parts.append(scenes_to_data(make_scenes(n, scene_config(condition), seed * 100 + i)))
+        parts.append(scenes_to_data(make_scenes(n, scene_config(condition), seed * 100 + i), phase=phase))
     data = SeldData(
         torch.cat([p.feats for p in parts]), torch.cat([p.sed for p in parts]), torch.cat([p.doa for p in parts]), parts[0].fps
     )
@@ -72,7 +72,7 @@ def git_commit() -> str:
         return "unknown"
 
 
-def train_reference(conditions, out: Path, *, masked: bool, seed: int, threads: int) -> dict:
+def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: int, threads: int) -> dict:
     """Train SELDnet on fresh scenes of ``conditions``; write ``out.pt`` and ``out.json``."""
     torch.set_num_threads(threads)
     seed_everything(seed)
@@ -85,12 +85,12 @@ def train_reference(conditions, out: Path, *, masked: bool, seed: int, threads: 
         default=SMALL,  # a quarter of the paper's compute: what a shared 2-core CPU trains in 40 minutes
         paper=SELDnetConfig(),  # the paper's sizes: 64 filters, 2 x 128 GRU, 128 FC
     )
-    _, scaler = mixed_data(conditions, settings["scenes_per_epoch"], TRAIN_SEED - 1, None)
-    val, _ = mixed_data(conditions, settings["n_val"], VAL_SEED, scaler)
+    _, scaler = mixed_data(conditions, settings["scenes_per_epoch"], TRAIN_SEED - 1, None, phase=phase)
+    val, _ = mixed_data(conditions, settings["n_val"], VAL_SEED, scaler, phase=phase)
     model = SELDnet(model_config)
     history = fit(
         model,
-        lambda epoch: mixed_data(conditions, settings["scenes_per_epoch"], TRAIN_SEED + epoch, scaler)[0],
+        lambda epoch: mixed_data(conditions, settings["scenes_per_epoch"], TRAIN_SEED + epoch, scaler, phase=phase)[0],
         val,
         epochs=settings["epochs"],
         masked=masked,
@@ -108,6 +108,7 @@ def train_reference(conditions, out: Path, *, masked: bool, seed: int, threads: 
         "threads": threads,
         "conditions": list(conditions),
         "masked_mse": masked,
+        "phase": phase,
         "seed": seed,
         "settings": settings,
         "epochs_run": len(history.train_loss),
@@ -120,7 +121,7 @@ def train_reference(conditions, out: Path, *, masked: bool, seed: int, threads: 
         "val": history.val,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out.with_suffix(".pt"), model, scaler, {k: record[k] for k in ("conditions", "masked_mse", "best_epoch", "scale")})
+    save_checkpoint(out.with_suffix(".pt"), model, scaler, {k: record[k] for k in ("conditions", "masked_mse", "phase", "best_epoch", "scale")})
     out.with_suffix(".json").write_text(json.dumps(record, indent=1, default=float))
     return record
 
@@ -132,13 +133,14 @@ def main(argv=None) -> None:
     train.add_argument("--conditions", default="ov1-anechoic", help="comma-separated, e.g. ov1-anechoic,ov2-reverberant")
     train.add_argument("--out", required=True, type=Path, help="output path without suffix")
     train.add_argument("--masked", action="store_true", help="activity-masked DOA MSE (default: the paper's unmasked)")
+    train.add_argument("--phase", choices=("absolute", "relative"), default="absolute", help="phase features (default: the paper's absolute)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
     for c in conditions:
         scene_config(c)
-    record = train_reference(conditions, args.out, masked=args.masked, seed=args.seed, threads=args.threads)
+    record = train_reference(conditions, args.out, masked=args.masked, phase=args.phase, seed=args.seed, threads=args.threads)
     print(json.dumps({k: record[k] for k in ("seconds", "epochs_run", "best_epoch")} | {"best_val": record["val"][record["best_epoch"]]}, default=float))
 
 

@@ -17,13 +17,20 @@ import numpy as np
 import torch
 
 
-def stft_features(audio, *, n_fft: int = 256, hop: int = 128, n_channels: int = 4) -> torch.Tensor:
+PHASES = ("absolute", "relative")
+
+
+def stft_features(audio, *, n_fft: int = 256, hop: int = 128, n_channels: int = 4, phase: str = "absolute") -> torch.Tensor:
     """Magnitude and phase maps of multichannel audio.
 
     Parameters
     ----------
     audio : array or tensor ``(C, n)`` or ``(B, C, n)``, with ``C == n_channels``.
     n_fft : window and DFT length in samples (even); ``hop``: frame step in samples.
+    phase : ``"absolute"`` (the paper: the phase of each channel) or ``"relative"`` (the phase of
+        channel ``c > 0`` relative to channel 0, ``angle(X_c conj(X_1))``; map ``C`` keeps the
+        absolute phase of channel 0). For FOA a plane wave gives a relative phase of 0 or pi,
+        the sign of the direction component, which the absolute phases hide in a difference.
 
     Returns
     -------
@@ -34,6 +41,8 @@ def stft_features(audio, *, n_fft: int = 256, hop: int = 128, n_channels: int = 
         raise ValueError(f"audio must be (C, n) or (B, C, n), got shape {tuple(x.shape)}")
     if x.shape[-2] != n_channels:
         raise ValueError(f"expected {n_channels} channels (FOA: W, Y, Z, X), got {x.shape[-2]}")
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
     if n_fft % 2 or hop <= 0 or hop > n_fft:
         raise ValueError(f"need an even n_fft and 0 < hop <= n_fft, got n_fft={n_fft}, hop={hop}")
     batched = x.ndim == 3
@@ -48,7 +57,11 @@ def stft_features(audio, *, n_fft: int = 256, hop: int = 128, n_channels: int = 
     spec = torch.stft(x, n_fft, hop_length=hop, window=torch.hann_window(n_fft), center=False, return_complex=True)
     spec = spec[:, : n_fft // 2, :n_frames]  # (B*C, F, T): drop the Nyquist bin, trim padding frames
     spec = spec.reshape(B, C, n_fft // 2, n_frames).transpose(2, 3)  # (B, C, T, F)
-    feats = torch.cat([spec.abs(), spec.angle()], dim=1)  # (B, 2C, T, F)
+    if phase == "relative":
+        angles = torch.cat([spec[:, :1].angle(), (spec[:, 1:] * spec[:, :1].conj()).angle()], dim=1)
+    else:
+        angles = spec.angle()
+    feats = torch.cat([spec.abs(), angles], dim=1)  # (B, 2C, T, F)
     return feats if batched else feats[0]
 
 
