@@ -53,3 +53,11 @@ def first_grid_index_at_least(gbps: float) -> int:
     if not gbps > 0:
         raise ValueError(f"bandwidth must be > 0 Gbit/s, got {gbps!r}")
     return int(np.ceil(np.log(gbps / PAPER_GRID_GBPS[0]) / np.log(PAPER_GRID_RATIO) - 1e-9))
+
+#: Table 4's three model scales (appendix): parameters, layers and step time (s). The layer counts
+#: follow from "3 layers per fragment ... 8, 16 and 36 fragments"; step times from the caption.
+TABLE4_MODELS = {
+    "1B": dict(n_params=1e9, n_layers=24, step_time_s=0.1),
+    "10B": dict(n_params=1e10, n_layers=48, step_time_s=0.8),
+    "100B": dict(n_params=1e11, n_layers=108, step_time_s=4.9),
+}

@@ -1,0 +1,93 @@
+"""Figures of the chapter: loss curves against the true floor, bytes per sync, utilisation curves."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from companion.plotting import COLORS
+
+#: One colour per method, in the order the chapter introduces them.
+METHOD_COLORS = {
+    "data_parallel": COLORS["black"],
+    "diloco": COLORS["blue"],
+    "streaming": COLORS["green"],
+    "streaming_overlap": COLORS["orange"],
+    "streaming_overlap_fp4": COLORS["red"],
+}
+METHOD_LABELS = {
+    "data_parallel": "data-parallel",
+    "diloco": "DiLoCo",
+    "streaming": "Streaming DiLoCo",
+    "streaming_overlap": "+ overlapped comm.",
+    "streaming_overlap_fp4": "+ overlapped FP4 comm.",
+}
+
+
+def plot_loss_curves(results, floor: float | None = None, ax=None, title: str | None = None):
+    """Held-out loss (nats) of the outer parameters against inner steps, one line per run.
+
+    ``results``: iterable of :class:`~companion.diloco.runner.RunResult` (or anything with
+    ``eval_steps``, ``eval_losses`` and ``spec.label``). ``floor`` draws the source's loss floor.
+    """
+    ax = ax if ax is not None else plt.subplots()[1]
+    for res in results:
+        ax.plot(res.eval_steps, res.eval_losses, marker="o", ms=3, label=res.spec.label)
+    if floor is not None:
+        ax.axhline(floor, color=COLORS["black"], ls=":", lw=1, label="true floor (entropy)")
+    ax.set_xlabel("inner steps per worker")
+    ax.set_ylabel("held-out loss (nats/token)")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_bytes_per_sync(ledgers: dict, steps: int, ax=None, title: str | None = None):
+    """Bytes one worker sends after each inner step (a stem per sync), one row of stems per run.
+
+    ``ledgers``: ``{label: ByteLedger}``. The y axis is logarithmic, so a P-fold smaller peak
+    reads as a fixed downward shift.
+    """
+    ax = ax if ax is not None else plt.subplots()[1]
+    for i, (label, ledger) in enumerate(ledgers.items()):
+        per_sync = ledger.per_sync()
+        xs = np.array(sorted(per_sync))
+        ys = np.array([per_sync[x] for x in xs], dtype=float)
+        color = f"C{i}"
+        ax.vlines(xs + 0.15 * i, 1, ys, color=color, lw=1.2)
+        ax.plot(xs + 0.15 * i, ys, "o", ms=3, color=color, label=f"{label} (peak {ledger.peak_bytes / 1e3:.0f} kB)")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=max(1.0, 0.3 * min(min(l.per_sync().values()) for l in ledgers.values())))
+    ax.set_xlim(0, steps + 1)
+    ax.set_xlabel("inner step")
+    ax.set_ylabel("bytes sent by one worker")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_utilization_curves(bandwidth_gbps, curves: dict, ax=None, dashed: dict | None = None,
+                            marks: dict | None = None, title: str | None = None):
+    """Compute utilisation against bandwidth (log x axis), one line per method.
+
+    ``curves``: ``{method: CU array}`` (solid); ``dashed``: same, drawn dashed (a second model);
+    ``marks``: ``{method: [(gbps, cu), ...]}`` drawn as points (the paper's table).
+    """
+    ax = ax if ax is not None else plt.subplots()[1]
+    for method, cu in curves.items():
+        ax.plot(bandwidth_gbps, cu, color=METHOD_COLORS[method], label=METHOD_LABELS[method])
+    for method, cu in (dashed or {}).items():
+        ax.plot(bandwidth_gbps, cu, color=METHOD_COLORS[method], ls="--", lw=1)
+    for method, pts in (marks or {}).items():
+        g, c = zip(*pts)
+        ax.plot(g, c, "o", ms=4, mfc="none", color=METHOD_COLORS[method])
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("bandwidth (Gbit/s)")
+    ax.set_ylabel("compute utilisation")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
