@@ -24,7 +24,7 @@ from companion import comm
 from companion.comm import Link, ModelledLink, Span, Timeline
 
 from .layout import check_rows, item_rows, make_layout
-from .pipeline_model import chunk_times, pipelined_time
+from .pipeline_model import chunk_times, pipelined_time, sequential_time
 from .schedule_model import ScheduleTrace, simulate_schedule
 from .schedules import run_schedule
 
@@ -163,11 +163,12 @@ def schedule_worker(rank: int, world_size: int, spec: ExperimentSpec) -> dict:
         layout = make_layout(run.schedule, world_size, run.chunks)
         link = link_for_ratio(gemm_s, out_bytes, world_size, run.comm_ratio, spec.latency_s)
         reduce_s = _time_reduce(block // layout.chunks_per_block, spec.n)
-        group_s, totals, spans, errors, output = [], [], [], [], None
+        group_s, issue_s, totals, spans, errors, output = [], [], [], [], [], None
         for _ in range(spec.repeats):
             timeline = Timeline(rank)
             net = ModelledLink(link, timeline=timeline, contention=run.contention)
-            output, seconds, unstretched = run_schedule(a, b, layout, net, timeline)
+            output, seconds, unstretched, issues = run_schedule(a, b, layout, net, timeline)
+            issue_s.append(_median(issues))
             # the model's input: each GEMM group as long as it took in this run, before the
             # contention stretch (the shared machine's speed drifts from run to run)
             group_s.append(unstretched)
@@ -178,6 +179,7 @@ def schedule_worker(rank: int, world_size: int, spec: ExperimentSpec) -> dict:
             "link": (link.latency_s, link.bandwidth_bytes_per_s),
             "group_s": group_s,
             "reduce_s": reduce_s,
+            "issue_s": issue_s,
             "totals_s": totals,
             "spans": spans,
             "max_abs_error": max(errors),
@@ -200,6 +202,9 @@ class MeasuredRun:
     group_s : tuple of tuple of float
         Per repeat, the slowest rank's time for each GEMM group in that run, before the
         contention stretch: the model's input.
+    issue_s : tuple of float
+        Per repeat, the slowest rank's median seconds to hand a send to the link (the
+        software's per-message overhead: a thread start, a host-side copy).
     reduce_s, step_s : float
         One addition timed alone, and the modelled seconds one row chunk keeps the link busy.
     """
@@ -210,6 +215,7 @@ class MeasuredRun:
     gemm_s: float
     out_bytes: int
     group_s: tuple[tuple[float, ...], ...]
+    issue_s: tuple[float, ...]
     reduce_s: float
     measured_s: float
     totals_s: tuple[float, ...]
@@ -229,9 +235,9 @@ class MeasuredRun:
 
     def predict(self, repeat: int | None = None) -> ScheduleTrace:
         """The event model of one repeat (default: the one shown in ``spans``)."""
-        groups = self.group_s[self.shown if repeat is None else repeat]
-        return simulate_schedule(self.layout, groups, self.step_s, reduce_s=self.reduce_s,
-                                 contention=self.run.contention)
+        k = self.shown if repeat is None else repeat
+        return simulate_schedule(self.layout, self.group_s[k], self.step_s, reduce_s=self.reduce_s,
+                                 contention=self.run.contention, issue_s=self.issue_s[k])
 
     @property
     def predicted_s(self) -> float:
@@ -243,17 +249,17 @@ class MeasuredRun:
         return self.run.schedule == "sequential" or (self.run.schedule == "fine" and self.run.chunks == 1)
 
     def closed_form_s(self) -> float:
-        """The closed form for the repeat shown: ``G + C_RS`` (plus the additions) for
-        sequential; ``g' + (p-1) max(g', x') + r`` with ``g' = (1 + c) g`` for the ring-ordered
-        fine schedule with one chunk per step."""
+        """The closed form for the repeat shown, each ring step charged its issue and addition
+        overheads: ``G + C_RS`` for sequential; ``g' + (p-1) max(g', x')`` with
+        ``g' = (1 + c) g`` for the ring-ordered fine schedule with one chunk per step."""
         p, c = self.world_size, self.run.contention
         rs = self.link.reduce_scatter_time(self.out_bytes, p)
-        groups = self.group_s[self.shown]
+        groups, overhead = self.group_s[self.shown], self.issue_s[self.shown] + self.reduce_s
         if self.run.schedule == "sequential":
-            return groups[0] + rs + (p - 1) * self.reduce_s
+            return sequential_time(groups[0], rs + (p - 1) * overhead)
         if self.has_closed_form:
             g, x = chunk_times(sum(groups), rs, p)
-            return pipelined_time(g, x + self.reduce_s, p, final_reduce_s=self.reduce_s, gemm_slowdown=c)
+            return pipelined_time(g, x + overhead, p, gemm_slowdown=c)
         raise ValueError("the closed form covers the sequential schedule and the fine one with one chunk per step")
 
 
@@ -275,6 +281,7 @@ def run_experiment(spec: ExperimentSpec, world_size: int = 2, *, timeout_s: floa
             group_s=tuple(tuple(max(row["group_s"][k][i] for row in rows) for i in range(len(rows[0]["group_s"][k])))
                           for k in range(spec.repeats)),
             reduce_s=rows[0]["reduce_s"],
+            issue_s=tuple(max(row["issue_s"][k] for row in rows) for k in range(spec.repeats)),
             measured_s=totals[pick],
             totals_s=tuple(totals),
             spans=[span for row in rows for span in row["spans"][pick]],

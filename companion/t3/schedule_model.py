@@ -4,7 +4,8 @@ It replays, in model time, exactly what a rank of :mod:`companion.t3.schedules` 
 
 1. the GEMM runs its groups back to back (:class:`~companion.t3.layout.ScheduleLayout`);
 2. a row chunk's send fires the moment its counter is full: its own GEMM rows are written and,
-   past ring step 0, the partial sum from the left neighbour has arrived and been added;
+   past ring step 0, the partial sum from the left neighbour has arrived and been added; the
+   firing thread then spends ``issue_s`` handing the send to the link;
 3. one link clock per rank serialises the sends (start = max(fire time, link free));
 4. a GEMM group is stretched by ``contention`` times its overlap with transfers in flight,
    the rule of :class:`companion.comm.ModelledLink`;
@@ -64,6 +65,7 @@ def simulate_schedule(
     *,
     reduce_s: float = 0.0,
     contention: float = 0.0,
+    issue_s: float = 0.0,
 ) -> ScheduleTrace:
     """Model one rank of ``layout``.
 
@@ -79,10 +81,14 @@ def simulate_schedule(
         Seconds to add one received partial chunk into the local one.
     contention : float
         ``c >= 0``: a GEMM group lasts ``t + c * overlap`` with transfers in flight.
+    issue_s : float
+        Seconds the firing thread spends handing a send to the link (software overhead; a
+        hardware trigger such as T3's makes it ~0).
     """
     if len(group_s) != len(layout.groups):
         raise ValueError(f"group_s needs {len(layout.groups)} durations (one per GEMM group), got {len(group_s)}")
-    for name, value in (("step_s", step_s), ("reduce_s", reduce_s), ("contention", contention), *(
+    for name, value in (("step_s", step_s), ("reduce_s", reduce_s), ("contention", contention),
+                        ("issue_s", issue_s), *(
             (f"group_s[{i}]", t) for i, t in enumerate(group_s))):
         if not value >= 0:
             raise ValueError(f"{name} must be >= 0, got {value!r}")
@@ -114,13 +120,13 @@ def simulate_schedule(
         if step == last_step:
             finished = max(finished, ready)
             return spent
-        start = max(ready, link_free)
+        start = max(ready + issue_s, link_free)
         link_free = start + step_s
         transfers.append((start, link_free))
         events.append(("send", "comm", start, link_free, item))
         finished = max(finished, link_free)
         push(link_free, "arrive", (step + 1, item[1]))
-        return spent
+        return spent + issue_s
 
     push(group_s[0], "gemm", (0, 0.0))
     while heap:

@@ -40,11 +40,11 @@ def _tag(item, chunks_per_block: int) -> int:
 
 
 def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: ModelledLink,
-                 timeline: Timeline) -> tuple[torch.Tensor, float, list[float]]:
+                 timeline: Timeline) -> tuple[torch.Tensor, float, list[float], list[float]]:
     """Run ``layout`` once on this rank.
 
-    Returns this rank's reduced block ``(M/p, N)``, the run's seconds, and the seconds each
-    GEMM group took before its contention stretch.  The clock starts at a barrier
+    Returns this rank's reduced block ``(M/p, N)``, the run's seconds, the seconds each GEMM
+    group took before its contention stretch, and the seconds each send took to issue.  The clock starts at a barrier
     (``timeline.reset()``) and stops when the block is complete and every send this rank made
     has completed on the modelled link.
     """
@@ -64,7 +64,7 @@ def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: 
         tag = _tag((item[0] - 1, item[1]), layout.chunks_per_block)
         works[item] = (dist.irecv(received[item], left, tag=_DATA_TAG + tag),
                        dist.irecv(stamps[item], left, tag=_TIME_TAG + tag))
-    sends, keep_alive, done_at = [], [], {}
+    sends, keep_alive, done_at, issue_s = [], [], {}, []
 
     def trigger(item) -> None:
         # the chunk's counter is full: add the partial in, then send it on (or keep it)
@@ -76,11 +76,13 @@ def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: 
             done_at[item] = time.perf_counter()
             return
         tag = _tag(item, layout.chunks_per_block)
+        issued = time.perf_counter()
         transfer = net.isend(out[rows[item]], right, name=f"send {block_of(item, rank, p)}.{item[1]}",
                              tag=_DATA_TAG + tag)
         stamp = torch.tensor([transfer.done_s], dtype=torch.float64)
         keep_alive.append((stamp, dist.isend(stamp, right, tag=_TIME_TAG + tag)))
         sends.append(transfer)
+        issue_s.append(time.perf_counter() - issued)
 
     # a chunk of ring step s > 0 is complete after two writes: its GEMM rows and the partial
     tracker = ChunkTracker({item: 2 if item[0] > 0 else 1 for item in layout.items}, trigger)
@@ -126,4 +128,4 @@ def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: 
     end = max([*done_at.values(), *(t.end_s for t in sends)])
     own = rows[(p - 1, 0)].start
     block = m_rows // p
-    return out[own:own + block].clone(), end - timeline.origin, gemm_s
+    return out[own:own + block].clone(), end - timeline.origin, gemm_s, issue_s
