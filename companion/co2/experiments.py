@@ -23,6 +23,10 @@ class RunSummary:
     ``throughput`` is the steady-state rate in tokens/s of all workers together: the steps after
     the first round (τ steps; one step for data-parallel), over the slowest rank's time for them;
     ``compute_s``/``comm_s``/``exposed_comm_s`` come from ``comm.summarize`` (worst rank);
+    ``step_compute_s`` is the worst rank's compute time per inner step in that window, and
+    ``utilization`` the share of the window the slowest-computing rank spent computing, i.e. the
+    share of the run's own compute-bound rate it reached: judging each run by its own step time
+    keeps the comparison fair when other jobs slow the machine down between runs.
     ``losses`` is the training loss averaged over ranks, one per inner step.
     """
 
@@ -31,6 +35,8 @@ class RunSummary:
     local_steps: int
     bandwidth_bytes_per_s: float  # inf for the bare link
     throughput: float
+    utilization: float
+    step_compute_s: float
     compute_s: float
     comm_s: float
     exposed_comm_s: float
@@ -50,9 +56,18 @@ def _summarise(spec: RunSpec, per_rank: list) -> RunSummary:
     window_s = max(r.step_end_s[-1] - r.step_end_s[warmup - 1] for r in per_rank)
     tokens = sum(r.tokens for r in per_rank) * (spec.n_steps - warmup) / spec.n_steps
     bw = float("inf") if spec.link is None else spec.link.bandwidth_bytes_per_s
+    # compute inside each rank's steady-state window (spans and step ends share the loop's origin)
+    in_window = [sum(sp.duration_s for sp in r.spans
+                     if sp.kind == "compute" and sp.start_s >= r.step_end_s[warmup - 1])
+                 for r in per_rank]
+    windows = [r.step_end_s[-1] - r.step_end_s[warmup - 1] for r in per_rank]
+    step_compute_s = max(in_window) / (spec.n_steps - warmup)
+    utilization = min(c / w for c, w in zip(in_window, windows))
     return RunSummary(
         name=per_rank[0].name, method=spec.schedule.method, local_steps=spec.schedule.local_steps,
-        bandwidth_bytes_per_s=bw, throughput=tokens / window_s, compute_s=stats["compute_s"],
+        bandwidth_bytes_per_s=bw, throughput=tokens / window_s,
+        utilization=utilization,
+        step_compute_s=step_compute_s, compute_s=stats["compute_s"],
         comm_s=stats["comm_s"], exposed_comm_s=stats["exposed_comm_s"], train_s=train_s,
         eval_loss=per_rank[0].eval_loss,
         losses=np.mean([r.losses for r in per_rank], axis=0), spans=spans)
@@ -73,18 +88,24 @@ def run(specs: list, *, task: TaskConfig | None = None, world_size: int = 2,
 
 
 def bandwidth_sweep_specs(bandwidths_bytes_per_s, *, local_steps: int, n_steps: int,
-                          latency_s: float = 0.0, outer=None) -> list:
-    """Data-parallel, sync local SGD and CO2 at each bandwidth (bytes/s), same τ and steps."""
-    schedules = [Schedule.data_parallel(), Schedule.local_sgd(local_steps, outer),
-                 Schedule.co2(local_steps, outer)]
-    return [RunSpec(s, n_steps, comm.Link(latency_s=latency_s, bandwidth_bytes_per_s=float(bw)),
+                          dp_steps: int | None = None, latency_s: float = 0.0,
+                          outer=None) -> list:
+    """Data-parallel, sync local SGD and CO2 at each bandwidth (bytes/s), same τ.
+
+    Local SGD and CO2 train ``n_steps``; data-parallel trains ``dp_steps`` (default the same):
+    its steady state starts after one step, so a short run measures its rate as well.
+    """
+    dp_steps = n_steps if dp_steps is None else dp_steps
+    runs = [(Schedule.data_parallel(), dp_steps), (Schedule.local_sgd(local_steps, outer), n_steps),
+            (Schedule.co2(local_steps, outer), n_steps)]
+    return [RunSpec(s, n, comm.Link(latency_s=latency_s, bandwidth_bytes_per_s=float(bw)),
                     evaluate=False)
-            for bw in bandwidths_bytes_per_s for s in schedules]
+            for bw in bandwidths_bytes_per_s for s, n in runs]
 
 
-def throughput_table(results: list) -> dict:
-    """``{method: (bandwidths, throughputs)}`` sorted by bandwidth, from :func:`run` results."""
+def throughput_table(results: list, field: str = "throughput") -> dict:
+    """``{method: (bandwidths, values of field)}`` sorted by bandwidth, from :func:`run` results."""
     table: dict = {}
     for r in results:
-        table.setdefault(r.method, []).append((r.bandwidth_bytes_per_s, r.throughput))
+        table.setdefault(r.method, []).append((r.bandwidth_bytes_per_s, getattr(r, field)))
     return {m: tuple(np.array(v) for v in zip(*sorted(rows))) for m, rows in table.items()}
