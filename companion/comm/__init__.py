@@ -9,7 +9,8 @@
 - :func:`quantize`, :func:`dequantize`, :func:`quantized_all_reduce`: low-bit payloads.
 """
 
-from .cost_model import BYTES_PER_S_PER_GBPS, Link, broadcast_sends, critical_bandwidth, overlap_bounds
+from .cost_model import (BYTES_PER_S_PER_GBPS, Link, bandwidth_for_utilization, broadcast_sends, compute_utilization,
+                         critical_bandwidth, overlap_bounds)
 from .launcher import WorkerError, device, launch, run_under_torchrun
 from .modelled_link import ModelledLink, Transfer
 from .plots import plot_gantt
@@ -18,7 +19,7 @@ from .ring import ring_all_gather, ring_reduce_scatter
 from .timeline import Span, Timeline, summarize
 
 __all__ = [
-    "BYTES_PER_S_PER_GBPS", "Link", "ModelledLink", "QuantizedTensor", "Span", "Timeline", "Transfer",
+    "BYTES_PER_S_PER_GBPS", "Link", "bandwidth_for_utilization", "compute_utilization", "ModelledLink", "QuantizedTensor", "Span", "Timeline", "Transfer",
     "WorkerError", "broadcast_sends", "critical_bandwidth", "dequantize", "device", "launch", "overlap_bounds",
     "plot_gantt", "quantize", "quantized_all_reduce", "ring_all_gather", "ring_reduce_scatter",
     "run_under_torchrun", "summarize",

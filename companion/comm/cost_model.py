@@ -141,3 +141,35 @@ def critical_bandwidth(nbytes: float, world_size: int, compute_s: float, latency
     if budget <= 0:
         return math.inf
     return n / (p * budget)
+
+
+def compute_utilization(compute_s: float, comm_s: float, hideable_s: float) -> float:
+    """Fraction of wall time spent computing when ``hideable_s`` of the communication can overlap compute.
+
+    ``compute / (compute + max(0, comm - hideable))``; ``hideable_s`` is at most ``compute_s``.
+    """
+    for name, v in (("compute_s", compute_s), ("comm_s", comm_s), ("hideable_s", hideable_s)):
+        if not math.isfinite(v) or v < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+    if compute_s <= 0:
+        raise ValueError("compute_s must be > 0")
+    if hideable_s > compute_s:
+        raise ValueError(f"hideable_s ({hideable_s}) cannot exceed compute_s ({compute_s})")
+    return compute_s / (compute_s + max(0.0, comm_s - hideable_s))
+
+
+def bandwidth_for_utilization(wire_bytes: float, compute_s: float, hideable_s: float, utilization: float) -> float:
+    """Bytes/s needed so that moving ``wire_bytes`` per step keeps :func:`compute_utilization` at ``utilization``.
+
+    Inverts ``compute / (compute + wire_bytes / beta - hideable) = utilization`` (latency ignored):
+    ``beta = wire_bytes / (hideable + compute (1 / utilization - 1))``.
+    """
+    n = _check_nbytes(wire_bytes)
+    if not 0 < utilization <= 1:
+        raise ValueError(f"utilization must be in (0, 1], got {utilization!r}")
+    if not compute_s > 0 or not 0 <= hideable_s <= compute_s:
+        raise ValueError(f"need compute_s > 0 and 0 <= hideable_s <= compute_s, got {compute_s!r}, {hideable_s!r}")
+    budget = hideable_s + compute_s * (1.0 / utilization - 1.0)
+    if budget <= 0:
+        return math.inf
+    return n / budget

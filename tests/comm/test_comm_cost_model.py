@@ -108,3 +108,14 @@ def test_plot_gantt_draws_one_lane_per_rank():
     assert len(ax.get_yticks()) == 4
     assert len(ax.collections) == 4
     matplotlib.pyplot.close(ax.figure)
+
+
+def test_compute_utilization_and_its_inverse():
+    assert comm.compute_utilization(1.0, 0.5, 0.5) == 1.0
+    assert comm.compute_utilization(1.0, 1.5, 0.5) == pytest.approx(0.5)
+    beta = comm.bandwidth_for_utilization(1e9, compute_s=0.1, hideable_s=0.05, utilization=0.8)
+    assert comm.compute_utilization(0.1, 1e9 / beta, 0.05) == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="hideable_s"):
+        comm.compute_utilization(1.0, 1.0, 2.0)
+    with pytest.raises(ValueError, match="utilization"):
+        comm.bandwidth_for_utilization(1e9, 0.1, 0.05, 0.0)
