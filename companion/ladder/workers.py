@@ -63,14 +63,21 @@ def _shard(cfg: GPTConfig, seed: int, state: dict | None, variant: str, rank: in
 
 
 def tp_logits_worker(
-    rank: int, world_size: int, cfg: GPTConfig, ladder_layers: int, tokens: torch.Tensor, seed: int = 0,
+    rank: int, world_size: int, cfg: GPTConfig, ladder_layers: list[int], tokens: torch.Tensor, seed: int = 0,
     state: dict | None = None,
-) -> torch.Tensor:
-    """Logits ``(B, T, vocab)`` of rank ``rank``'s shard over bare gloo (every rank returns the full logits)."""
-    full = _full_model(cfg, seed, state).with_ladder_layers(ladder_layers)
-    shard = shard_model(full, tp_rank=rank, tp_size=world_size)
-    with torch.no_grad():
-        return shard(tokens, comm.ModelledLink(None))
+) -> dict[int, torch.Tensor]:
+    """Logits ``(B, T, vocab)`` of this rank's shard over bare gloo, for each residual form in ``ladder_layers``.
+
+    The model is ``Decoder(cfg)`` initialised with ``seed``, or loaded from a full ``state``.
+    Every rank returns the full logits (the head is replicated).
+    """
+    out = {}
+    for k in ladder_layers:
+        full = _full_model(cfg, seed, state).with_ladder_layers(k)
+        shard = shard_model(full, tp_rank=rank, tp_size=world_size)
+        with torch.no_grad():
+            out[k] = shard(tokens, comm.ModelledLink(None))
+    return out
 
 
 def speed_worker(
