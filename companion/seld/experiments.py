@@ -31,11 +31,22 @@ from companion.seld.model import SELDnet, SELDnetConfig
 from companion.seld.scenes import SceneConfig, make_scenes
 from companion.seld.train import fit, save_checkpoint
 
+#: Where the committed checkpoints and result records live.
+ASSETS = Path(__file__).resolve().parents[2] / "book" / "seld" / "assets"
+
 VAL_SEED = 1  # validation scenes; training epochs use TRAIN_SEED + epoch; notebooks test on other seeds
 TRAIN_SEED = 10_000
 
 #: The reference network of the committed checkpoints: the paper's layout at half its widths.
 SMALL = SELDnetConfig(conv_filters=32, rnn_hidden=64, fc_hidden=64)
+
+
+def asset(name: str) -> Path:
+    """Path of a committed file of the chapter, e.g. ``asset("seldnet_ov1.pt")``; raises if missing."""
+    path = ASSETS / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; produce it with 'python -m companion.seld.experiments train ...'")
+    return path
 
 
 def scene_config(condition: str, base: SceneConfig = SceneConfig()) -> SceneConfig:

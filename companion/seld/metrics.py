@@ -180,8 +180,8 @@ def location_aware_scores(pred_sed, pred_doa, ref_sed, ref_doa, frames_per_segme
     return {
         "f1": float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0,
         "error_rate": float((S + D + I) / n_ref) if n_ref else float("nan"),
-        "le": le_sum / n_localised if n_localised else 180.0,
-        "lr": n_localised / n_ref if n_ref else float("nan"),
+        "le": float(le_sum / n_localised) if n_localised else 180.0,
+        "lr": float(n_localised / n_ref) if n_ref else float("nan"),
     }
 
 

@@ -123,3 +123,30 @@ def test_training_lowers_the_loss_and_a_checkpoint_round_trips(tmp_path):
     assert evaluate_model(loaded, train)["seld_score"] == pytest.approx(history.best["seld_score"])
     with pytest.raises(FileNotFoundError, match="no SELDnet checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_relative_phase_carries_the_sign_of_the_direction():
+    from companion.seld.scenes import Event, render_scene
+
+    config = SceneConfig(clip_seconds=1.0, snr_db=40.0)
+    medians = {}
+    for az in (90.0, -90.0):
+        f = stft_features(render_scene([Event(1, 0.0, 1.0, az, 0.0)], config, 0), phase="relative")
+        strong = f[0] > f[0].quantile(0.9)
+        medians[az] = float(f[5][strong].abs().median())  # |angle Y - angle W| on loud bins
+    assert medians[90.0] < 0.1 and medians[-90.0] > np.pi - 0.1
+    with pytest.raises(ValueError, match="phase must be one of"):
+        stft_features(np.zeros((4, 1280)), phase="both")
+
+
+def test_experiment_conditions_and_assets():
+    from companion.seld.experiments import asset, scene_config
+
+    c = scene_config("ov3-reverberant")
+    assert c.overlap == 3 and c.reverberant
+    assert not scene_config("ov1-anechoic").reverberant
+    for bad in ("ov4-anechoic", "ov1-outdoors", "three"):
+        with pytest.raises(ValueError):
+            scene_config(bad)
+    with pytest.raises(FileNotFoundError, match="is missing"):
+        asset("no_such_checkpoint.pt")
