@@ -20,6 +20,7 @@ class GenerationTiming:
     n_new: int  # tokens per sequence produced by the decode loop
     prefill_s: float
     decode_s: float
+    step_s: tuple = ()  # seconds of each decode step, in order (they sum to decode_s)
 
     @property
     def prefill_tokens_per_s(self) -> float:
@@ -56,8 +57,10 @@ def greedy_generate(
     token = logits[:, -1].argmax(-1, keepdim=True)  # (B, 1)
     t1 = time.perf_counter()
     out = [prompt, token]
+    ends = [t1]
     for _ in range(n_new):
         token = model(token, comm, cache=cache)[:, -1].argmax(-1, keepdim=True)  # (B, 1)
         out.append(token)
-    t2 = time.perf_counter()
-    return torch.cat(out, dim=1), GenerationTiming(B, T, n_new, t1 - t0, t2 - t1)
+        ends.append(time.perf_counter())
+    steps = tuple(b - a for a, b in zip(ends, ends[1:]))
+    return torch.cat(out, dim=1), GenerationTiming(B, T, n_new, t1 - t0, ends[-1] - t1, steps)

@@ -1,15 +1,20 @@
 """Inference speed of standard, Ladder and no-communication decoders at tensor-parallel degree p.
 
-:func:`measure_speed` launches ``p`` processes once (:func:`companion.comm.launch`), times greedy
-generation for every (link setting, batch size, variant), and reduces the per-rank times the way a
-tensor-parallel job experiences them: the slowest rank sets the pace of a run. Of the repeats it
-keeps the fastest: other processes on a shared machine only ever slow a run down, so the best
-repeat is the least disturbed estimate of what the code costs.
+:func:`measure_speed` launches ``p`` processes once (:func:`companion.comm.launch`) and times
+prefill and greedy decode steps for every (link setting, batch size), the three variants
+interleaved step by step. The slowest rank sets the pace of every step.
+
+Other processes on a shared machine only ever add time, and on a busy two-core machine they
+disturb many steps. So a speed-up is the *median of the ratios of neighbouring steps* (standard
+step time over the variant's next step time): a load spike that straddles both cancels, one that
+hits only one is an outlier the median ignores. Throughputs use the median step time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from companion import comm
 from companion.ladder.workers import FREE_NETWORK, VARIANTS, LinkPerCompute, speed_worker  # noqa: F401
@@ -18,14 +23,16 @@ from companion.lm import GPTConfig
 
 @dataclass(frozen=True)
 class SpeedRow:
-    """Best-of-repeats throughput of one variant at one link setting and batch size (tokens/s, whole batch)."""
+    """One variant at one link setting and batch size (tokens/s summed over the batch)."""
 
     setting: str
     variant: str
     batch_size: int
-    prefill_tokens_per_s: float
-    decode_tokens_per_s: float
-    decode_spread: float  # (max - min) / max of the per-repeat decode throughputs: the noise
+    prefill_tokens_per_s: float  # batch x prompt length / median prefill time
+    decode_tokens_per_s: float  # batch / median decode-step time
+    prefill_speedup: float  # median over repeats of standard / this variant, paired prefill times
+    decode_speedup: float  # median over steps of standard / this variant, neighbouring step times
+    decode_speedup_notch: float  # 1.58 IQR / sqrt(n) of those ratios: a 95 % interval of the median
 
 
 @dataclass
@@ -45,12 +52,10 @@ class SpeedResult:
         raise KeyError(f"no row for setting={setting!r}, variant={variant!r}, batch_size={batch_size}")
 
     def speedup(self, setting: str, batch_size: int, variant: str = "ladder", phase: str = "decode") -> float:
-        """Throughput of ``variant`` over that of the standard model (``phase``: "decode" or "prefill")."""
+        """How many times faster ``variant`` runs than standard (``phase``: "decode" or "prefill")."""
         if phase not in ("decode", "prefill"):
             raise ValueError(f"phase must be 'decode' or 'prefill', got {phase!r}")
-        attr = f"{phase}_tokens_per_s"
-        base = getattr(self.get(setting, "standard", batch_size), attr)
-        return getattr(self.get(setting, variant, batch_size), attr) / base
+        return getattr(self.get(setting, variant, batch_size), f"{phase}_speedup")
 
 
 def measure_speed(
@@ -92,21 +97,33 @@ def measure_speed(
         speed_worker, tp_size, cfg, dict(settings), cases, prompt_len, n_new, repeats,
         gantt_setting, seed, timeout_s=timeout_s,
     )
-    # slowest rank per (setting, variant, batch, repeat)
-    worst: dict = {}
+    # slowest rank per (setting, batch, repeat) and variant, step by step
+    prefill: dict = {}
+    steps: dict = {}
     for res in results:
-        for name, v, b, rep, prefill_s, decode_s in res["times"]:
-            key = (name, v, b, rep)
-            p, d = worst.get(key, (0.0, 0.0))
-            worst[key] = (max(p, prefill_s), max(d, decode_s))
+        for name, b, rep, prefill_s, step_s in res["times"]:
+            for v in VARIANTS:
+                key = (name, b, v)
+                prefill.setdefault(key, {})[rep] = max(prefill.get(key, {}).get(rep, 0.0), prefill_s[v])
+                old = steps.setdefault(key, {}).get(rep, [0.0] * len(step_s[v]))
+                steps[key][rep] = [max(x, y) for x, y in zip(old, step_s[v])]
     rows = []
     for name, b in cases:
+        std_prefill = np.array([prefill[(name, b, "standard")][r] for r in range(repeats)])
+        std_steps = np.concatenate([steps[(name, b, "standard")][r] for r in range(repeats)])
         for v in VARIANTS:
-            reps = [worst[(name, v, b, r)] for r in range(repeats)]
-            prefill = [b * prompt_len / p for p, _ in reps]
-            decode = [b * n_new / d for _, d in reps]
-            best = max(decode)
-            rows.append(SpeedRow(name, v, b, max(prefill), best, (best - min(decode)) / best))
+            v_prefill = np.array([prefill[(name, b, v)][r] for r in range(repeats)])
+            v_steps = np.concatenate([steps[(name, b, v)][r] for r in range(repeats)])
+            ratios = std_steps / v_steps
+            q1, q3 = np.quantile(ratios, [0.25, 0.75])
+            rows.append(SpeedRow(
+                name, v, b,
+                prefill_tokens_per_s=float(b * prompt_len / np.median(v_prefill)),
+                decode_tokens_per_s=float(b / np.median(v_steps)),
+                prefill_speedup=float(np.median(std_prefill / v_prefill)),
+                decode_speedup=float(np.median(ratios)),
+                decode_speedup_notch=float(1.58 * (q3 - q1) / np.sqrt(len(ratios))),
+            ))
     spans = {v: [s for res in results for s in res["spans"].get(v, [])] for v in VARIANTS}
     return SpeedResult(rows, spans if gantt_setting is not None else {}, results[0]["module_compute_s"],
                        results[0]["links"])

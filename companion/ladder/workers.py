@@ -6,6 +6,7 @@ Megatron shard, and runs the forward or the generation over a :class:`companion.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
@@ -15,7 +16,7 @@ from companion import comm
 from companion.ladder.communicators import NoCommunication
 from companion.ladder.cost_model import latency_for_allreduce_time
 from companion.ladder.inference import greedy_generate
-from companion.ladder.model import Decoder
+from companion.ladder.model import Decoder, KVCache
 from companion.ladder.sharding import shard_model
 from companion.lm import GPTConfig
 
@@ -92,15 +93,18 @@ def speed_worker(
     gantt_setting: str | None = None,
     seed: int = 0,
 ) -> dict:
-    """Time greedy generation of every variant for each ``(setting name, batch size)`` in ``cases``.
+    """Time prefill and greedy decode steps of every variant for each ``(setting, batch size)`` in ``cases``.
 
     ``settings`` maps a name to a :class:`companion.comm.Link`, a :class:`LinkPerCompute`,
-    ``None`` (bare gloo) or :data:`FREE_NETWORK`. Repeats are
-    interleaved (repeat, case, variant) so a slow spell of the machine hits every variant.
-    Returns ``{"times": [(setting, variant, batch, repeat, prefill_s, decode_s)], "spans": {variant: [Span]},
-    "module_compute_s": c, "links": {setting: Link or None or FREE_NETWORK}}``; the spans are one
-    decode step at the smallest batch over ``gantt_setting``; ``c`` and the calibrated links are
-    measured at the smallest batch too.
+    ``None`` (bare gloo) or :data:`FREE_NETWORK`. The variants are *interleaved step by step*
+    (standard step, Ladder step, no-communication step, next standard step, ...), each after a
+    barrier, so that a busy spell of the shared machine lands on all three alike and the ratio of
+    neighbouring steps measures the architectures rather than the load.
+
+    Returns ``{"times": [(setting, batch, repeat, {variant: prefill_s}, {variant: [step_s]})],
+    "spans": {variant: [Span]}, "module_compute_s": c, "links": {setting: link}}``; the spans are
+    one decode step at the smallest batch over ``gantt_setting``; ``c`` and the calibrated links
+    are measured at the smallest batch.
     """
     shards = {v: _shard(cfg, seed, None, v, rank, world_size) for v in VARIANTS}
     gen = torch.Generator().manual_seed(seed)
@@ -120,22 +124,39 @@ def speed_worker(
         name: NoCommunication(timeline) if link == FREE_NETWORK else comm.ModelledLink(link, timeline=timeline)
         for name, link in settings.items()
     }
-    times = []
     for name in settings:  # warm-up: first calls allocate and fill caches
-        for v in VARIANTS:
-            _generate(shards[v], prompts[batch_sizes[0]], 2, nets[name], v, timeline)
+        _interleaved_generation(shards, prompts[batch_sizes[0]], 2, nets[name], timeline)
+    times = []
     for rep in range(repeats):
         for name, b in cases:
-            for v in VARIANTS:
-                dist.barrier()
-                _, t = _generate(shards[v], prompts[b], n_new, nets[name], v, timeline)
-                times.append((name, v, b, rep, t.prefill_s, t.decode_s))
-        timeline.reset()  # keep the timeline small
+            prefill, steps = _interleaved_generation(shards, prompts[b], n_new, nets[name], timeline)
+            times.append((name, b, rep, prefill, steps))
+            timeline.reset()  # keep the timeline small
     spans = {}
     if gantt_setting is not None:
         for v in VARIANTS:
             spans[v] = _one_decode_step_spans(shards[v], prompts[batch_sizes[0]], nets[gantt_setting], v, timeline)
     return {"times": times, "spans": spans, "module_compute_s": c, "links": settings}
+
+
+@torch.no_grad()
+def _interleaved_generation(shards: dict, prompt: torch.Tensor, n_new: int, net, timeline):
+    """Prefill, then ``n_new`` greedy steps, of every variant in turn; seconds per variant."""
+    caches = {v: KVCache() for v in VARIANTS}
+    comms = {v: NoCommunication(timeline) if v == "no-comm" else net for v in VARIANTS}
+    tokens, prefill, steps = {}, {}, {v: [] for v in VARIANTS}
+    for v in VARIANTS:
+        dist.barrier()
+        t0 = time.perf_counter()
+        tokens[v] = shards[v](prompt, comms[v], cache=caches[v])[:, -1:].argmax(-1)  # (B, 1)
+        prefill[v] = time.perf_counter() - t0
+    for _ in range(n_new):
+        for v in VARIANTS:
+            dist.barrier()
+            t0 = time.perf_counter()
+            tokens[v] = shards[v](tokens[v], comms[v], cache=caches[v])[:, -1:].argmax(-1)  # (B, 1)
+            steps[v].append(time.perf_counter() - t0)
+    return prefill, steps
 
 
 def _module_compute_s(shard: Decoder, prompt: torch.Tensor, n_new: int, repeats: int = 3) -> float:
@@ -150,14 +171,7 @@ def _module_compute_s(shard: Decoder, prompt: torch.Tensor, n_new: int, repeats:
     return float(worst)
 
 
-def _generate(shard, prompt, n_new, net, variant, timeline):
-    comm_ = NoCommunication(timeline) if variant == "no-comm" else net
-    return greedy_generate(shard, prompt, n_new, comm_)
-
-
 def _one_decode_step_spans(shard, prompt, net, variant, timeline) -> list:
-    from companion.ladder.model import KVCache
-
     comm_ = NoCommunication(timeline) if variant == "no-comm" else net
     cache = KVCache()
     with torch.no_grad():
