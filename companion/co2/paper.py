@@ -127,3 +127,25 @@ def predict_paper_scalability(local_steps=(12, 48), *, payload_ratio: float = 1.
                                  payload_ratio=float(payload_ratio), comm_over_step=co2_c,
                                  min_local_steps=max(1, math.ceil(co2_c[p_big])),
                                  co2_ratio=co2, dp_ratio=dp)
+
+
+_QUALITY_SOURCE = ("Sun et al. (ICLR 2024) as quoted by the ICLR-2024 review digest (public code "
+                   "index, document 63263882944), cross-checked in "
+                   "shared/papers/diloco-streaming-co2.md §3.4")
+
+#: The paper's quality numbers we compare with; each entry is (value, source).
+PAPER_QUALITY = {
+    "gpt2_small_ppl_co2": (7.39, _QUALITY_SOURCE + ", ablation table (Table 4): full CO2"),
+    "gpt2_small_ppl_no_penalty": (7.56, _QUALITY_SOURCE + ", ablation table (Table 4): "
+                                  "without the staleness-gap penalty"),
+    "gpt2_small_ppl_co2_main": (7.37, _QUALITY_SOURCE + ", main results: CO2"),
+    "gpt2_small_ppl_slowmo": (7.34, _QUALITY_SOURCE + ", main results: SlowMo (synchronous "
+                              "local SGD with outer momentum)"),
+}
+
+
+def paper_quality(key: str) -> float:
+    """The number stored under ``key`` in :data:`PAPER_QUALITY` (without its source)."""
+    if key not in PAPER_QUALITY:
+        raise ValueError(f"unknown paper constant {key!r}; known: {sorted(PAPER_QUALITY)}")
+    return PAPER_QUALITY[key][0]
