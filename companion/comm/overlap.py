@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from .cost_model import Link
+from .launcher import device
 from .modelled_link import ModelledLink
 from .timeline import Span, Timeline, summarize
 
@@ -43,6 +44,8 @@ class OverlapSetting:
 def _compute(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, matmuls: int) -> None:
     for _ in range(matmuls):
         torch.mm(a, b, out=out)
+    if out.is_cuda:  # a GPU runs asynchronously: the span must end when the work does
+        torch.cuda.synchronize(out.device)
 
 
 def run_schedule(net: ModelledLink, timeline: Timeline, mode: str, n_steps: int, payload: torch.Tensor,
@@ -50,7 +53,7 @@ def run_schedule(net: ModelledLink, timeline: Timeline, mode: str, n_steps: int,
     """Run ``n_steps`` steps of one schedule, recording spans on ``timeline`` (reset first)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    out = torch.empty(a.shape[0], b.shape[1])
+    out = torch.empty(a.shape[0], b.shape[1], device=a.device)
     net.barrier()
     timeline.reset()
     for step in range(n_steps):
@@ -72,25 +75,29 @@ def overlap_worker(rank: int, world_size: int, settings: list[OverlapSetting], n
     """Run every setting x mode x repeat on this rank; return one record per run.
 
     Record: ``setting`` (index), ``mode``, ``repeat``, ``spans`` (this rank's, seconds from the
-    run's start). Modes are interleaved within each repeat so that slow phases of a shared
+    run's start) and ``cpu_s``, the CPU seconds the whole process (every thread, the backend's
+    included) used during the run. Modes are interleaved within each repeat so that slow phases of a shared
     machine hit every mode alike.
     """
+    dev = device()
     gen = torch.Generator().manual_seed(seed + rank)
-    a, b = torch.randn(dim, dim, generator=gen), torch.randn(dim, dim, generator=gen)
+    a, b = torch.randn(dim, dim, generator=gen).to(dev), torch.randn(dim, dim, generator=gen).to(dev)
     timeline = Timeline(rank)
     records = []
     # warm up: the first collectives and matmuls of a process are slow
     warm = ModelledLink(None, timeline=timeline)
-    run_schedule(warm, timeline, "overlapped", 2, torch.zeros(1024), a, b, matmuls)
+    run_schedule(warm, timeline, "overlapped", 2, torch.zeros(1024, device=dev), a, b, matmuls)
     for repeat in range(repeats):
         for index, setting in enumerate(settings):
             net = ModelledLink(setting.link, timeline=timeline, contention=contention)
-            payload = torch.randn(setting.payload_numel, generator=gen)
+            payload = torch.randn(setting.payload_numel, generator=gen).to(dev)
             for mode in MODES:
                 if mode == "compute_only" and index > 0:
                     continue  # one compute-only baseline per repeat is enough
+                cpu0 = time.process_time()
                 run_schedule(net, timeline, mode, n_steps, payload, a, b, matmuls)
-                records.append({"setting": index, "mode": mode, "repeat": repeat, "spans": timeline.spans})
+                records.append({"setting": index, "mode": mode, "repeat": repeat, "spans": timeline.spans,
+                                "cpu_s": time.process_time() - cpu0})
     return records
 
 
@@ -177,7 +184,7 @@ def analyse(results: list[list[dict]], settings: list[OverlapSetting]) -> list[d
     from :func:`~companion.comm.summarize` over all ranks (worst rank). Each row holds the
     medians over repeats: ``wall_s``, ``model_wall_s``, ``rel_error`` (measured / model - 1),
     ``overlap_efficiency``, ``model_efficiency``, ``exposed_comm_s``, ``compute_s``, ``comm_s``,
-    and ``model_comm_s`` (one step's communication time the model used). Overlapped rows also
+    ``cpu_s`` (CPU seconds of the busiest rank's process), and ``model_comm_s`` (one step's communication time the model used). Overlapped rows also
     carry ``saving_fraction``: the wall time overlap saved against the sequential schedule, as a
     fraction of the most it could save, min(compute, comm), in the same repeat (median over
     repeats). Spans can overlap while the CPU
@@ -185,9 +192,12 @@ def analyse(results: list[list[dict]], settings: list[OverlapSetting]) -> list[d
     """
     world_size = len(results)
     runs: dict[tuple[int, str, int], list[Span]] = {}
+    cpu: dict[tuple[int, str, int], float] = {}
     for rank_records in results:
         for rec in rank_records:
-            runs.setdefault((rec["setting"], rec["mode"], rec["repeat"]), []).extend(rec["spans"])
+            key = (rec["setting"], rec["mode"], rec["repeat"])
+            runs.setdefault(key, []).extend(rec["spans"])
+            cpu[key] = max(cpu.get(key, 0.0), rec["cpu_s"])
     rows = []
     for index, setting in enumerate(settings):
         comm_s = setting.comm_s(world_size)
@@ -200,7 +210,7 @@ def analyse(results: list[list[dict]], settings: list[OverlapSetting]) -> list[d
             if not keys:
                 continue
             figures = {"wall_s": [], "model_wall_s": [], "overlap_efficiency": [], "model_efficiency": [],
-                       "exposed_comm_s": [], "compute_s": [], "comm_s": []}
+                       "exposed_comm_s": [], "compute_s": [], "comm_s": [], "cpu_s": []}
             for key in keys:
                 spans = runs[key]
                 measured = summarize(spans)
@@ -208,6 +218,7 @@ def analyse(results: list[list[dict]], settings: list[OverlapSetting]) -> list[d
                 for name in ("wall_s", "overlap_efficiency", "exposed_comm_s", "compute_s", "comm_s"):
                     figures[name].append(measured[name])
                 figures["model_wall_s"].append(predicted["wall_s"])
+                figures["cpu_s"].append(cpu[key])
                 figures["model_efficiency"].append(predicted["overlap_efficiency"])
             row = {"setting": setting.name, "mode": mode, "repeats": len(keys), "model_comm_s": comm_s,
                    "gbit_per_s": None if setting.link is None else setting.link.gbit_per_s,
@@ -248,10 +259,10 @@ def markdown_table(rows: list[dict]) -> str:
     return head + body
 
 
-def default_settings(payload_numel: int = 250_000, latency_s: float = 1e-3,
-                     gbit_per_s: tuple[float, ...] = (0.4, 0.1, 0.05), bare_payload_numel: int = 4_000_000
+def default_settings(payload_numel: int = 62_500, latency_s: float = 1e-3,
+                     gbit_per_s: tuple[float, ...] = (0.1, 0.05, 0.025), bare_payload_numel: int = 4_000_000
                      ) -> list[OverlapSetting]:
-    """Three modelled links (1 MB payload by default) and one bare-gloo run with a bigger payload."""
+    """Three modelled links (a 250 kB payload by default) and one bare-gloo run with a 16 MB payload."""
     settings = [OverlapSetting(f"{g:g} Gbit/s", Link.from_gbps(latency_s, g), payload_numel) for g in gbit_per_s]
     settings.append(OverlapSetting("bare gloo", None, bare_payload_numel))
     return settings

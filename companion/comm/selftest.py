@@ -13,7 +13,9 @@ def identify(rank: int, world_size: int, message: str = "") -> dict:
     """Report who this worker is: rank, world size, pid, thread count, and a sum over ranks."""
     if message:
         print(f"{message} from rank {rank}")
-    t = torch.tensor([float(rank + 1)])
+    from .launcher import device
+
+    t = torch.tensor([float(rank + 1)], device=device())
     dist.all_reduce(t)
     return {"rank": rank, "world_size": world_size, "pid": os.getpid(), "threads": torch.get_num_threads(),
             "sum": float(t.item()), "omp": os.environ.get("OMP_NUM_THREADS")}
