@@ -5,7 +5,16 @@ Modules, one job each:
 - :mod:`companion.co2.outer` -- the outer update (momentum, staleness-gap penalty, clipping);
 - :mod:`companion.co2.stability` -- the outer iteration on a quadratic, stale versus synchronous;
 - :mod:`companion.co2.overlap` -- the full-overlap condition and predicted utilisation;
-- :mod:`companion.co2.paper` -- the paper's 128-GPU numbers beside the condition's prediction.
+- :mod:`companion.co2.paper` -- the paper's numbers, and the condition's prediction of its 128-GPU run;
+- :mod:`companion.co2.schedule` -- which method a worker runs (data-parallel, sync local SGD, CO2);
+- :mod:`companion.co2.sync` -- gradient averaging and the outer state (:class:`OuterSync`);
+- :mod:`companion.co2.worker` -- the one worker loop and the function ``comm.launch`` runs;
+- :mod:`companion.co2.experiments` -- the throughput sweep and the convergence runs;
+- :mod:`companion.co2.bookkeeping` -- small traces for the book (anchors round by round);
+- :mod:`companion.co2.plots` -- the chapter's figures.
+
+``worker`` and ``experiments`` import ``companion.comm`` and ``companion.lm``; import them
+explicitly (``from companion.co2 import experiments``).
 """
 
 from .outer import (OuterConfig, clip_outer_momentum_, momentum_update_, outer_step_,
