@@ -22,6 +22,20 @@ from .ring import _peers, ring_reduce_scatter_into
 from .timeline import Timeline, _intersection_length, _union
 
 
+#: The last seconds of a wait are spun rather than slept: a sleeping process on a loaded machine
+#: wakes up late (milliseconds), which would add time the model does not have.
+SPIN_S = 0.003
+
+
+def _sleep_until(deadline: float) -> None:
+    """Return at ``deadline`` (perf_counter seconds): sleep, then spin the final :data:`SPIN_S`."""
+    remaining = deadline - time.perf_counter()
+    if remaining > SPIN_S:
+        time.sleep(remaining - SPIN_S)
+    while time.perf_counter() < deadline:
+        pass
+
+
 class Transfer:
     """The handle of one modelled transfer; ``wait()`` returns at its completion time.
 
@@ -50,9 +64,7 @@ class Transfer:
         if self.end_s is not None:
             return True
         self.real_done_s = self._waiter()
-        delay = self.done_s - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
+        _sleep_until(self.done_s)
         self.end_s = max(self.done_s, self.real_done_s)
         if self._net.timeline is not None:
             start = self.start_s if self._net.link is not None else self.issued_s
@@ -247,7 +259,7 @@ class ModelledLink:
                 busy = _union(iv for iv in self._intervals if iv[1] > start)
                 overlap = _intersection_length([(start, end)], busy)
                 if overlap > 0:
-                    time.sleep(self.contention * overlap)
+                    _sleep_until(time.perf_counter() + self.contention * overlap)
                     end = time.perf_counter()
             self._intervals = [iv for iv in self._intervals if iv[1] > end]
             if self.timeline is not None:
