@@ -24,15 +24,27 @@ METHOD_LABELS = {
 }
 
 
-def plot_loss_curves(results, floor: float | None = None, ax=None, title: str | None = None):
+def run_colors(labels) -> dict:
+    """``{label: colour}`` in the book's palette order, so that every figure of a notebook agrees."""
+    palette = list(COLORS.values())
+    return {label: palette[i % len(palette)] for i, label in enumerate(labels)}
+
+
+def plot_loss_curves(results, floor: float | None = None, ax=None, title: str | None = None,
+                     colors: dict | None = None):
     """Held-out loss (nats) of the outer parameters against inner steps, one line per run.
 
     ``results``: iterable of :class:`~companion.diloco.runner.RunResult` (or anything with
-    ``eval_steps``, ``eval_losses`` and ``spec.label``). ``floor`` draws the source's loss floor.
+    ``eval_steps``, ``eval_losses`` and ``spec.label``). ``floor`` draws the source's loss floor;
+    ``colors`` maps labels to colours (default: :func:`run_colors` of the labels).
     """
     ax = ax if ax is not None else plt.subplots()[1]
-    for res in results:
-        ax.plot(res.eval_steps, res.eval_losses, marker="o", ms=3, label=res.spec.label)
+    results = list(results)
+    colors = colors or run_colors([r.spec.label for r in results])
+    styles = ["-", "--", "-.", ":"]
+    for i, res in enumerate(results):
+        ax.plot(res.eval_steps, res.eval_losses, marker="o", ms=3, label=res.spec.label,
+                color=colors[res.spec.label], ls=styles[i % len(styles)] if i >= 3 else "-")
     if floor is not None:
         ax.axhline(floor, color=COLORS["black"], ls=":", lw=1, label="true floor (entropy)")
     ax.set_xlabel("inner steps per worker")
@@ -43,20 +55,22 @@ def plot_loss_curves(results, floor: float | None = None, ax=None, title: str | 
     return ax
 
 
-def plot_bytes_per_sync(ledgers: dict, steps: int, ax=None, title: str | None = None):
+def plot_bytes_per_sync(ledgers: dict, steps: int, ax=None, title: str | None = None,
+                        colors: dict | None = None):
     """Bytes one worker sends after each inner step (a stem per sync), one row of stems per run.
 
     ``ledgers``: ``{label: ByteLedger}``. The y axis is logarithmic, so a P-fold smaller peak
-    reads as a fixed downward shift.
+    reads as a fixed downward shift. ``colors`` maps labels to colours.
     """
     ax = ax if ax is not None else plt.subplots()[1]
+    colors = colors or run_colors(list(ledgers))
     for i, (label, ledger) in enumerate(ledgers.items()):
         per_sync = ledger.per_sync()
         xs = np.array(sorted(per_sync))
         ys = np.array([per_sync[x] for x in xs], dtype=float)
-        color = f"C{i}"
-        ax.vlines(xs + 0.15 * i, 1, ys, color=color, lw=1.2)
-        ax.plot(xs + 0.15 * i, ys, "o", ms=3, color=color, label=f"{label} (peak {ledger.peak_bytes / 1e3:.0f} kB)")
+        color = colors[label]
+        ax.vlines(xs + 0.8 * i, 1, ys, color=color, lw=1.2)
+        ax.plot(xs + 0.8 * i, ys, "o", ms=3, color=color, label=f"{label} (peak {ledger.peak_bytes / 1e3:.0f} kB)")
     ax.set_yscale("log")
     ax.set_ylim(bottom=max(1.0, 0.3 * min(min(l.per_sync().values()) for l in ledgers.values())))
     ax.set_xlim(0, steps + 1)

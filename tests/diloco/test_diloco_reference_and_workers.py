@@ -81,3 +81,17 @@ def test_runner_rejects_bad_input():
         SMALL.with_(H=6, n_fragments=4)
     with pytest.raises(ValueError, match="method"):
         SMALL.with_(method="fedavg")
+
+
+@pytest.mark.parametrize("scale", ["default", "paper"])
+def test_experiment_specs_are_valid_at_both_scales(monkeypatch, scale):
+    from companion.diloco import experiments
+
+    monkeypatch.setenv("COMPANION_SCALE", scale)
+    specs = experiments.dp_vs_diloco_specs() + experiments.streaming_specs()
+    assert specs[0].method == "data_parallel"
+    stream = experiments.streaming_specs()[-1]
+    assert stream.bits == 4 and stream.tau == 1 and stream.alpha == 0.5
+    assert stream.n_layers % stream.n_fragments == 0
+    if scale == "paper":
+        assert stream.n_layers // stream.n_fragments == 3 and stream.H == 100  # the paper's fragments and H
