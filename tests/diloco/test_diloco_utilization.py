@@ -73,3 +73,12 @@ def test_bad_arguments_raise(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         required_bandwidth_gbps(**args)
+
+
+def test_package_level_signature_of_the_issue():
+    import companion.diloco as diloco
+
+    w = diloco.required_bandwidth_gbps("streaming_overlap", 1e9, 24, 0.1, 0.9, H=100, layers_per_fragment=3, tau=1)
+    assert w == pytest.approx(required_bandwidth_gbps("streaming_overlap", 1e9, 24, 0.1, 0.9))
+    # more overlap or a shorter fragment period lowers the need
+    assert diloco.required_bandwidth_gbps("streaming_overlap", 1e9, 24, 0.1, 0.9, tau=5) < w
