@@ -89,8 +89,9 @@ def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: in
     seed_everything(seed)
     commit = git_commit()  # the code that runs, recorded before anything else changes
     settings = pick(
-        default=dict(scenes_per_epoch=128, epochs=200, max_seconds=2400.0, patience=None, n_val=32),
-        paper=dict(scenes_per_epoch=1000, epochs=300, max_seconds=None, patience=30, n_val=200),
+        # small batches: within a CPU budget the number of optimiser steps, not the batch, limits learning
+        default=dict(scenes_per_epoch=128, batch_size=4, epochs=200, max_seconds=2400.0, patience=None, n_val=32),
+        paper=dict(scenes_per_epoch=1000, batch_size=16, epochs=300, max_seconds=None, patience=30, n_val=200),
     )
     if max_seconds is not None:
         settings["max_seconds"] = max_seconds
@@ -106,6 +107,7 @@ def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: in
         lambda epoch: mixed_data(conditions, settings["scenes_per_epoch"], TRAIN_SEED + epoch, scaler, phase=phase)[0],
         val,
         epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
         masked=masked,
         patience=settings["patience"],
         max_seconds=settings["max_seconds"],
