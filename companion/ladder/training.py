@@ -22,6 +22,7 @@ class TrainingRun:
     train_loss: list[float] = field(default_factory=list)  # one per step
     eval_steps: list[int] = field(default_factory=list)  # steps after which eval_loss was taken
     eval_loss: list[float] = field(default_factory=list)
+    model: Decoder | None = None  # the trained model, when the caller asked to keep it
 
     @property
     def final_eval_loss(self) -> float:
@@ -76,12 +77,16 @@ def train(
 def compare_architectures(
     cfg: lm.GPTConfig, src: lm.MarkovSource, *, steps: int, seed: int = 0, **train_kwargs
 ) -> dict[str, TrainingRun]:
-    """Train a standard and a full-Ladder model from the same initial weights and data stream."""
+    """Train a standard and a full-Ladder model from the same initial weights and data stream.
+
+    Returns ``{"standard": run, "ladder": run}``; each run keeps its trained model in ``run.model``.
+    """
     runs = {}
     for name, ladder_layers in (("standard", 0), ("ladder", cfg.n_layers)):
         torch.manual_seed(seed)
         model = Decoder(cfg, ladder_layers=ladder_layers)
         runs[name] = train(model, src, steps=steps, seed=seed, **train_kwargs)
+        runs[name].model = model
     return runs
 
 
@@ -92,7 +97,7 @@ class ConversionResult:
     standard: float  # the trained standard model
     zero_shot: float  # its upper half switched to Ladder, no retraining
     retrained: float  # after the short retraining of the converted model
-    standard_continued: float  # the standard model trained for the same extra steps (control)
+    standard_continued: float | None  # the standard model trained for the same extra steps (control)
     retrain_run: TrainingRun  # the converted model's curve during retraining
 
 
@@ -106,13 +111,15 @@ def conversion_experiment(
     retrain_lr: float = 1e-3,
     eval_seqs: int = 64,
     eval_seed: int = 10_007,
+    control: bool = True,
     **train_kwargs,
 ) -> ConversionResult:
     """Convert a trained standard model's upper ``ladder_layers`` (default: half) to Ladder, retrain.
 
     ``standard`` is left unchanged. The retraining draws a fresh data stream (``seed``) with a
     fresh optimizer at ``retrain_lr``, as a fine-tuning would; the control continues a copy of the
-    standard model the same way, so both end with the same number of steps.
+    standard model the same way, so both end with the same number of steps (``control=False``
+    skips it and leaves ``standard_continued`` as ``None``).
     """
     if standard.ladder_layers != 0 or standard.tp_size != 1:
         raise ValueError("conversion starts from a full standard model (ladder_layers=0, tp_size=1)")
@@ -125,12 +132,13 @@ def conversion_experiment(
     kwargs.update(train_kwargs)
     retrain_run = TrainingRun(k, eval_steps=[0], eval_loss=[zero_shot])
     train(converted, src, run=retrain_run, **kwargs)
-    control = standard.with_ladder_layers(0)  # a copy
-    control_run = train(control, src, **kwargs)
+    continued = None
+    if control:
+        continued = train(standard.with_ladder_layers(0), src, **kwargs).final_eval_loss  # on a copy
     return ConversionResult(
         standard=before,
         zero_shot=zero_shot,
         retrained=retrain_run.final_eval_loss,
-        standard_continued=control_run.final_eval_loss,
+        standard_continued=continued,
         retrain_run=retrain_run,
     )
