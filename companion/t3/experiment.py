@@ -25,7 +25,7 @@ from companion.comm import Link, ModelledLink, Span, Timeline
 
 from .layout import check_rows, item_rows, make_layout
 from .pipeline_model import chunk_times, pipelined_time, sequential_time
-from .schedule_model import ScheduleTrace, simulate_schedule
+from .schedule_model import ScheduleTrace, simulate_ring
 from .schedules import run_schedule
 
 __all__ = ["ScheduleRun", "ExperimentSpec", "MeasuredRun", "link_for_ratio", "schedule_worker", "run_experiment"]
@@ -161,30 +161,33 @@ def schedule_worker(rank: int, world_size: int, spec: ExperimentSpec) -> dict:
     results = []
     for run in spec.runs:
         layout = make_layout(run.schedule, world_size, run.chunks)
-        link = link_for_ratio(gemm_s, out_bytes, world_size, run.comm_ratio, spec.latency_s)
-        reduce_s = _time_reduce(block // layout.chunks_per_block, spec.n)
-        group_s, issue_s, totals, spans, errors, output = [], [], [], [], [], None
-        for _ in range(spec.repeats):
-            timeline = Timeline(rank)
-            net = ModelledLink(link, timeline=timeline, contention=run.contention)
-            output, seconds, unstretched, issues = run_schedule(a, b, layout, net, timeline)
-            issue_s.append(_median(issues))
-            # the model's input: each GEMM group as long as it took in this run, before the
-            # contention stretch (the shared machine's speed drifts from run to run)
-            group_s.append(unstretched)
-            totals.append(seconds)
-            spans.append(timeline.spans)
-            errors.append(float((output - reference).abs().max()))
         results.append({
-            "link": (link.latency_s, link.bandwidth_bytes_per_s),
-            "group_s": group_s,
-            "reduce_s": reduce_s,
-            "issue_s": issue_s,
-            "totals_s": totals,
-            "spans": spans,
-            "max_abs_error": max(errors),
-            "output": output if spec.return_outputs else None,
+            "layout": layout,
+            "link": link_for_ratio(gemm_s, out_bytes, world_size, run.comm_ratio, spec.latency_s),
+            "reduce_s": _time_reduce(block // layout.chunks_per_block, spec.n),
+            "group_s": [], "issue_s": [], "wake_s": [], "totals_s": [], "spans": [], "errors": [], "output": None,
         })
+    # repeats outermost: every setting sees the same drift of a shared machine's load
+    for _ in range(spec.repeats):
+        for run, res in zip(spec.runs, results):
+            timeline = Timeline(rank)
+            net = ModelledLink(res["link"], timeline=timeline, contention=run.contention)
+            output, seconds, software = run_schedule(a, b, res["layout"], net, timeline)
+            # the model's input: each GEMM group as long as it took in this run, before the
+            # contention stretch (the machine's speed drifts from run to run), and the
+            # software's median overheads per send and per received partial
+            res["group_s"].append(software["gemm_s"])
+            res["issue_s"].append(_median(software["issue_s"]))
+            res["wake_s"].append(_median(software["wake_s"]) if software["wake_s"] else 0.0)
+            res["totals_s"].append(seconds)
+            res["spans"].append(timeline.spans)
+            res["errors"].append(float((output - reference).abs().max()))
+            res["output"] = output if spec.return_outputs else None
+    for res in results:
+        link = res.pop("link")
+        res["link"] = (link.latency_s, link.bandwidth_bytes_per_s)
+        res["max_abs_error"] = max(res.pop("errors"))
+        del res["layout"]
     return {"gemm_s": gemm_s, "out_bytes": out_bytes, "runs": results}
 
 
@@ -199,12 +202,15 @@ class MeasuredRun:
         processes of a shared machine, as ``timeit`` reports.
     spans : list of comm.Span
         Every rank's spans in that repeat (index ``shown``).
-    group_s : tuple of tuple of float
-        Per repeat, the slowest rank's time for each GEMM group in that run, before the
-        contention stretch: the model's input.
-    issue_s : tuple of float
-        Per repeat, the slowest rank's median seconds to hand a send to the link (the
-        software's per-message overhead: a thread start, a host-side copy).
+    group_s : tuple (repeats) of tuple (ranks) of tuple of float
+        Per repeat and rank, each GEMM group's time in that run before the contention
+        stretch: the model's input.
+    issue_s : tuple (repeats) of tuple (ranks) of float
+        Per repeat and rank, the median seconds to hand a send to the link (the software's
+        per-message overhead: a thread start, a host-side copy).
+    wake_s : tuple (repeats) of tuple (ranks) of float
+        Per repeat and rank, the median seconds from a partial's modelled arrival until its
+        receiving thread ran (the operating system's wake-up latency on a loaded machine).
     reduce_s, step_s : float
         One addition timed alone, and the modelled seconds one row chunk keeps the link busy.
     """
@@ -214,8 +220,9 @@ class MeasuredRun:
     link: Link
     gemm_s: float
     out_bytes: int
-    group_s: tuple[tuple[float, ...], ...]
-    issue_s: tuple[float, ...]
+    group_s: tuple[tuple[tuple[float, ...], ...], ...]
+    issue_s: tuple[tuple[float, ...], ...]
+    wake_s: tuple[tuple[float, ...], ...]
     reduce_s: float
     measured_s: float
     totals_s: tuple[float, ...]
@@ -236,8 +243,8 @@ class MeasuredRun:
     def predict(self, repeat: int | None = None) -> ScheduleTrace:
         """The event model of one repeat (default: the one shown in ``spans``)."""
         k = self.shown if repeat is None else repeat
-        return simulate_schedule(self.layout, self.group_s[k], self.step_s, reduce_s=self.reduce_s,
-                                 contention=self.run.contention, issue_s=self.issue_s[k])
+        return simulate_ring(self.layout, self.group_s[k], self.step_s, reduce_s=self.reduce_s,
+                             contention=self.run.contention, issue_s=self.issue_s[k], wake_s=self.wake_s[k])
 
     @property
     def predicted_s(self) -> float:
@@ -254,7 +261,10 @@ class MeasuredRun:
         ``g' = (1 + c) g`` for the ring-ordered fine schedule with one chunk per step."""
         p, c = self.world_size, self.run.contention
         rs = self.link.reduce_scatter_time(self.out_bytes, p)
-        groups, overhead = self.group_s[self.shown], self.issue_s[self.shown] + self.reduce_s
+        # the closed form has one GEMM time and one overhead: the slowest rank's
+        k = self.shown
+        groups = [max(rank[i] for rank in self.group_s[k]) for i in range(len(self.group_s[k][0]))]
+        overhead = max(self.issue_s[k]) + max(self.wake_s[k]) + self.reduce_s
         if self.run.schedule == "sequential":
             return sequential_time(groups[0], rs + (p - 1) * overhead)
         if self.has_closed_form:
@@ -278,10 +288,10 @@ def run_experiment(spec: ExperimentSpec, world_size: int = 2, *, timeout_s: floa
             link=Link(*rows[0]["link"]),
             gemm_s=per_rank[0]["gemm_s"],
             out_bytes=per_rank[0]["out_bytes"],
-            group_s=tuple(tuple(max(row["group_s"][k][i] for row in rows) for i in range(len(rows[0]["group_s"][k])))
-                          for k in range(spec.repeats)),
+            group_s=tuple(tuple(tuple(row["group_s"][k]) for row in rows) for k in range(spec.repeats)),
             reduce_s=rows[0]["reduce_s"],
-            issue_s=tuple(max(row["issue_s"][k] for row in rows) for k in range(spec.repeats)),
+            issue_s=tuple(tuple(row["issue_s"][k] for row in rows) for k in range(spec.repeats)),
+            wake_s=tuple(tuple(row["wake_s"][k] for row in rows) for k in range(spec.repeats)),
             measured_s=totals[pick],
             totals_s=tuple(totals),
             spans=[span for row in rows for span in row["spans"][pick]],

@@ -30,6 +30,8 @@ __all__ = [
     "PAPER_MODELS",
     "PAPER_TP_DEGREES",
     "SOFTWARE_CONTENTION",
+    "SOFTWARE_COMM_CUS",
+    "PAPER_REPORTED",
     "Sublayer",
     "SublayerResult",
     "sublayers",
@@ -57,6 +59,21 @@ PAPER_MODELS = (
 
 #: T3 §5.2: T-NLG at TP 8 and 16; the ~500B models at TP 32.
 PAPER_TP_DEGREES = {"T-NLG": (8, 16), "MT-NLG": (32,), "PaLM": (32,)}
+
+#: What T3 reports (Pati et al. 2024: abstract, §6.1, §6.2, §6.4), as fractions.
+PAPER_REPORTED = {
+    "t3_speedup_geomean": 0.30,  # T3 with memory-controller arbitration, Mega-GPT-2 and T-NLG sublayers
+    "t3_speedup_max": 0.47,
+    "t3_plain_speedup_geomean": 0.20,  # T3 without arbitration
+    "ideal_speedup_geomean": 0.35,  # ideal GEMM / reduce-scatter overlap
+    "ideal_speedup_max": 0.50,
+    "large_models_speedup_geomean": 0.29,  # GPT-3, PaLM, MT-NLG at TP 32
+    "data_movement_geomean": 0.22,
+    "data_movement_max": 0.36,
+}
+
+#: CUs given to the collective in T3 Fig. 6, out of the simulated GPU's 80.
+SOFTWARE_COMM_CUS = 16
 
 #: (gamma_g, gamma_c) of a software fine-grained overlap whose reduce-scatter runs on 16 of the
 #: GPU's 80 CUs: T3 Fig. 6 reports the GEMM on the remaining 64 CUs ~21 % slower and the

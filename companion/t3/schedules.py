@@ -40,11 +40,13 @@ def _tag(item, chunks_per_block: int) -> int:
 
 
 def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: ModelledLink,
-                 timeline: Timeline) -> tuple[torch.Tensor, float, list[float], list[float]]:
+                 timeline: Timeline) -> tuple[torch.Tensor, float, dict]:
     """Run ``layout`` once on this rank.
 
-    Returns this rank's reduced block ``(M/p, N)``, the run's seconds, the seconds each GEMM
-    group took before its contention stretch, and the seconds each send took to issue.  The clock starts at a barrier
+    Returns this rank's reduced block ``(M/p, N)``, the run's seconds, and the software's
+    times: ``gemm_s`` (each GEMM group before its contention stretch), ``issue_s`` (handing
+    each send to the link) and ``wake_s`` (from each partial's modelled arrival until its
+    receiving thread ran).  The clock starts at a barrier
     (``timeline.reset()``) and stops when the block is complete and every send this rank made
     has completed on the modelled link.
     """
@@ -64,7 +66,7 @@ def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: 
         tag = _tag((item[0] - 1, item[1]), layout.chunks_per_block)
         works[item] = (dist.irecv(received[item], left, tag=_DATA_TAG + tag),
                        dist.irecv(stamps[item], left, tag=_TIME_TAG + tag))
-    sends, keep_alive, done_at, issue_s = [], [], {}, []
+    sends, keep_alive, done_at, issue_s, wake_s = [], [], {}, [], []
 
     def trigger(item) -> None:
         # the chunk's counter is full: add the partial in, then send it on (or keep it)
@@ -93,9 +95,10 @@ def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: 
             data, stamp = works[item]
             data.wait()
             stamp.wait()
-            delay = float(stamps[item][0]) - time.perf_counter()
-            if delay > 0:  # the bytes are here early; the modelled link delivers them at done_s
-                time.sleep(delay)
+            due = float(stamps[item][0])
+            if due > time.perf_counter():  # the bytes are here early; the link delivers them at done_s
+                time.sleep(due - time.perf_counter())
+            wake_s.append(max(time.perf_counter() - due, 0.0))
             tracker.record(item)
         except BaseException as err:  # re-raised on the GEMM thread below
             errors.append(err)
@@ -128,4 +131,4 @@ def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: 
     end = max([*done_at.values(), *(t.end_s for t in sends)])
     own = rows[(p - 1, 0)].start
     block = m_rows // p
-    return out[own:own + block].clone(), end - timeline.origin, gemm_s, issue_s
+    return out[own:own + block].clone(), end - timeline.origin, {"gemm_s": gemm_s, "issue_s": issue_s, "wake_s": wake_s}

@@ -9,7 +9,7 @@ RUNS = (ScheduleRun("sequential", 1, 1.0), ScheduleRun("coarse", 2, 1.0), Schedu
         ScheduleRun("fine", 2, 1.0, contention=0.5))
 
 
-@pytest.mark.parametrize("world_size, runs", [(2, RUNS), (4, RUNS[::2])])
+@pytest.mark.parametrize("world_size, runs", [(2, RUNS), pytest.param(4, RUNS[::2], marks=pytest.mark.slow)])
 def test_schedules_equal_sequential_and_reference(world_size, runs):
     spec = ExperimentSpec(m=64, k=96, n=32, runs=runs, repeats=1, latency_s=0.0, return_outputs=True)
     results = run_experiment(spec, world_size, timeout_s=90)
