@@ -158,3 +158,29 @@ def test_custom_link_changes_the_table():
     slow = Link(latency_s=500e-9, bandwidth_bytes_per_s=25e9)
     sub = sublayers(PAPER_MODELS[0], 8, 2048)[1]
     assert evaluate_sublayer(sub, link=slow).comm_ratio > evaluate_sublayer(sub).comm_ratio
+
+
+def test_ring_model_a_slow_rank_delays_its_right_neighbour():
+    from companion.t3.schedule_model import simulate_ring
+
+    layout = make_layout("fine", 2, 1)
+    # rank 0's first chunk takes 3 s instead of 1: its send (1 s) reaches rank 1 at 4 s, where
+    # the 0.5 s addition completes rank 1's block at 4.5 s although rank 1's GEMM ended at 2 s;
+    # rank 0 gets rank 1's partial at 2 s and completes at 4 + 0.5
+    trace = simulate_ring(layout, [[3.0, 1.0], [1.0, 1.0]], 1.0, reduce_s=0.5)
+    assert trace.total_s == pytest.approx(4.5)
+    reduces = {e[0]: (e[3], e[4]) for e in trace.events if e[1] == "reduce"}
+    assert reduces == {0: (pytest.approx(4.0), pytest.approx(4.5)), 1: (pytest.approx(4.0), pytest.approx(4.5))}
+
+
+def test_ring_model_charges_issue_and_wake_overheads():
+    from companion.t3.schedule_model import simulate_ring
+
+    layout = make_layout("fine", 2, 1)
+    # g = 1, x = 2: send issued at 1 + 0.5, done at 3.5, acted on 0.25 later
+    trace = simulate_ring(layout, [[1.0, 1.0]] * 2, 2.0, issue_s=[0.5, 0.5], wake_s=[0.25, 0.25])
+    assert trace.total_s == pytest.approx(3.75)
+    with pytest.raises(ValueError, match="one entry per rank"):
+        simulate_ring(layout, [[1.0, 1.0]], 2.0)
+    with pytest.raises(ValueError, match="wake_s"):
+        simulate_ring(layout, [[1.0, 1.0]] * 2, 2.0, wake_s=[-1.0, 0.0])
