@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import matplotlib.pyplot as plt
-from matplotlib.patches import Patch
-
-from companion.plotting import COMM_COLOR, COMPUTE_COLOR
-
 from .timeline import Span
 
 
@@ -17,6 +12,12 @@ def plot_gantt(spans: Iterable[Span], ax=None, title: str | None = None):
 
     Returns the matplotlib ``Axes``.
     """
+    # imported here so that worker processes, which import companion.comm, skip matplotlib
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    from companion.plotting import COMM_COLOR, COMPUTE_COLOR
+
     spans = list(spans)
     if not spans:
         raise ValueError("plot_gantt needs at least one span")

@@ -92,12 +92,15 @@ def modelled_link_checks(rank: int, world_size: int, latency_s: float, bandwidth
     t0 = time.perf_counter()
     wa = net.all_reduce(a, async_op=True)
     wb = net.all_reduce(b, async_op=True)
-    issue_s = time.perf_counter() - t0
+    out["issue_s"] = time.perf_counter() - t0
     wb.wait()
-    out["second_done_s"] = time.perf_counter() - t0
+    out["second_late_s"] = time.perf_counter() - wb.done_s  # >= 0: wait() never returns early
     wa.wait()
-    out["first_done_s"] = wa.end_s - t0
-    out["issue_s"] = issue_s
+    out["first_start_s"] = wa.start_s - t0
+    out["first_cost_s"] = wa.done_s - wa.start_s
+    out["second_cost_s"] = wb.done_s - wb.start_s
+    out["second_queued_s"] = wb.start_s - wa.done_s  # 0: the second waits for the link
+    out["second_done_s"] = wb.done_s - t0
     out["a"], out["b"] = a[:3].clone(), b[:3].clone()
     out["bytes_after_allreduce"] = net.bytes_sent
     # a transfer issued after a compute block starts when issued: the link was idle
@@ -144,6 +147,7 @@ def modelled_link_checks(rank: int, world_size: int, latency_s: float, bandwidth
     t5 = time.perf_counter()
     with slow.compute("contended"):
         _busy(0.06)
+        out["contended_body_s"] = time.perf_counter() - t5
     out["contended_s"] = time.perf_counter() - t5
     handle.wait()
     out["spans"] = tl.spans

@@ -6,7 +6,7 @@ import torch
 from companion import comm
 from companion.comm import selftest
 
-LATENCY, BANDWIDTH, NUMEL = 2e-3, 4e7, 250_000  # 1 MB all-reduce over 2 ranks: 2 (1e-3... ) see below
+LATENCY, BANDWIDTH, NUMEL = 2e-3, 4e7, 250_000  # a 1 MB all-reduce over 2 ranks: 2 (2 ms + 12.5 ms)
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +24,13 @@ def test_completion_times_follow_the_link_clock(checks):
     link = comm.Link(LATENCY, BANDWIDTH)
     cost = link.allreduce_time(NUMEL * 4, 2)  # 2 (alpha + n / (2 beta)) = 29 ms
     for r in checks:
-        assert r["first_done_s"] == pytest.approx(cost, abs=0.008)
+        assert r["first_cost_s"] == pytest.approx(cost) and r["second_cost_s"] == pytest.approx(cost)
+        assert 0 <= r["first_start_s"] <= r["issue_s"]
         # the second transfer queues behind the first on the one link clock
-        assert r["second_done_s"] == pytest.approx(2 * cost + r["issue_s"], abs=0.012)
-        assert r["second_done_s"] >= 2 * cost
-        assert r["sync_allreduce_s"] == pytest.approx(cost, abs=0.012)
+        assert r["second_queued_s"] == pytest.approx(0.0, abs=1e-9)
+        assert r["second_done_s"] == pytest.approx(2 * cost, abs=r["issue_s"] + 1e-6)
+        assert 0 <= r["second_late_s"] < 0.03  # returns at the modelled time (a loaded machine wakes late)
+        assert cost <= r["sync_allreduce_s"] < cost + 0.03
         assert r["all_gather_s"] >= link.allgather_time(2 * 16, 2)
         assert r["reduce_scatter_s"] >= link.reduce_scatter_time(2 * 6 * 4, 2)
         assert r["p2p_s"] >= 2 * link.p2p_time(NUMEL * 4)  # send and receive share this rank's card
@@ -54,7 +56,9 @@ def test_bytes_sent(checks):
 
 def test_contention_stretches_compute(checks):
     for r in checks:
-        assert r["contended_s"] == pytest.approx(0.06 * 1.5, abs=0.015)
+        # the block overlapped the transfer for its whole body: stretched by c x body = 0.5 x body
+        stretch = r["contended_s"] - r["contended_body_s"]
+        assert 0.5 * r["contended_body_s"] - 0.002 <= stretch <= 0.5 * r["contended_body_s"] + 0.03
 
 
 def test_timeline_records_comm_and_compute(checks):
@@ -63,7 +67,8 @@ def test_timeline_records_comm_and_compute(checks):
     assert kinds == {"compute", "comm"}
     first = next(s for s in spans if s.kind == "comm")
     assert first.name == "all_reduce"
-    assert first.duration_s == pytest.approx(comm.Link(LATENCY, BANDWIDTH).allreduce_time(NUMEL * 4, 2), abs=0.008)
+    cost = comm.Link(LATENCY, BANDWIDTH).allreduce_time(NUMEL * 4, 2)
+    assert cost - 1e-9 <= first.duration_s < cost + 0.03  # ends at the later of modelled and real completion
 
 
 def test_quantized_all_reduce_is_close_to_the_exact_sum(checks):

@@ -50,7 +50,7 @@ def test_hung_rank_is_killed_at_the_timeout_with_its_children(no_survivors, tmp_
     with pytest.raises(TimeoutError, match="did not finish within timeout_s=12"):
         comm.launch(selftest.hang_on_rank, 2, 1, str(pid_file), timeout_s=12)
     elapsed = time.monotonic() - t0
-    assert 12 <= elapsed < 18
+    assert 12 <= elapsed < 25
     grandchild = int(pid_file.read_text())
     time.sleep(0.2)
     assert not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE
