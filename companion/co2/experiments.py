@@ -27,6 +27,8 @@ class RunSummary:
     ``utilization`` the share of the window the slowest-computing rank spent computing, i.e. the
     share of the run's own compute-bound rate it reached: judging each run by its own step time
     keeps the comparison fair when other jobs slow the machine down between runs.
+    ``comm_ratio`` is communication time over compute time in the same window (the smaller of
+    the two ranks'; communication spans that start in the window, CO2's last drain included).
     ``losses`` is the training loss averaged over ranks, one per inner step.
     """
 
@@ -36,6 +38,7 @@ class RunSummary:
     bandwidth_bytes_per_s: float  # inf for the bare link
     throughput: float
     utilization: float
+    comm_ratio: float
     step_compute_s: float
     compute_s: float
     comm_s: float
@@ -60,6 +63,9 @@ def _summarise(spec: RunSpec, per_rank: list) -> RunSummary:
     in_window = [sum(sp.duration_s for sp in r.spans
                      if sp.kind == "compute" and sp.start_s >= r.step_end_s[warmup - 1])
                  for r in per_rank]
+    comm_in_window = [sum(sp.duration_s for sp in r.spans
+                          if sp.kind == "comm" and sp.start_s >= r.step_end_s[warmup - 1])
+                      for r in per_rank]
     windows = [r.step_end_s[-1] - r.step_end_s[warmup - 1] for r in per_rank]
     step_compute_s = max(in_window) / (spec.n_steps - warmup)
     utilization = min(c / w for c, w in zip(in_window, windows))
@@ -67,6 +73,7 @@ def _summarise(spec: RunSpec, per_rank: list) -> RunSummary:
         name=per_rank[0].name, method=spec.schedule.method, local_steps=spec.schedule.local_steps,
         bandwidth_bytes_per_s=bw, throughput=tokens / window_s,
         utilization=utilization,
+        comm_ratio=min(m / c for m, c in zip(comm_in_window, in_window)),
         step_compute_s=step_compute_s, compute_s=stats["compute_s"],
         comm_s=stats["comm_s"], exposed_comm_s=stats["exposed_comm_s"], train_s=train_s,
         eval_loss=per_rank[0].eval_loss,
