@@ -6,6 +6,8 @@
 - :mod:`~companion.t3.schedule_model`: an event-driven model of the three schedules;
 - :mod:`~companion.t3.tracker` and :mod:`~companion.t3.schedules`: the schedules on real processes,
   with a per-chunk counter that fires each send (track & trigger in software);
+- :mod:`~companion.t3.experiment`: every schedule measured through ``comm.launch``, beside the model;
+- :mod:`~companion.t3.plots`: speedup curves and modelled timelines;
 - :mod:`~companion.t3.dram_traffic`: DRAM bytes with and without near-memory reduction;
 - :mod:`~companion.t3.hardware` and :mod:`~companion.t3.paper_scale`: the paper-scale sublayer table.
 """
@@ -15,13 +17,13 @@ from .hardware import HARDWARE_SOURCES, PAPER_GPU, PAPER_RING, GPUModel
 from .layout import SCHEDULES, ScheduleLayout, check_rows, item_rows, make_layout
 from .paper_scale import PAPER_MODELS, PAPER_TP_DEGREES, evaluate_sublayer, geomean, paper_scale_table, sublayers
 from .pipeline_model import chunk_times, ideal_overlap_time, pipelined_time, sequential_time, speedup_ceiling
-from .schedule_model import ScheduleTrace, simulate_schedule, trace_spans
+from .schedule_model import ScheduleTrace, simulate_ring, simulate_schedule, trace_spans
 from .tracker import ChunkTracker
 
 __all__ = [
     "GPUModel", "HARDWARE_SOURCES", "PAPER_GPU", "PAPER_MODELS", "PAPER_RING", "PAPER_TP_DEGREES", "SCHEDULES",
     "ChunkTracker", "ScheduleLayout", "ScheduleTrace", "TrafficCount", "check_rows", "chunk_times",
     "count_dram_traffic", "evaluate_sublayer", "geomean", "ideal_overlap_time", "item_rows", "make_layout",
-    "paper_scale_table", "pipelined_time", "sequential_time", "simulate_schedule", "speedup_ceiling", "sublayers",
+    "paper_scale_table", "pipelined_time", "sequential_time", "simulate_ring", "simulate_schedule", "speedup_ceiling", "sublayers",
     "trace_spans",
 ]
