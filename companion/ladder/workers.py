@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
 from companion import comm
 from companion.ladder.communicators import NoCommunication
 from companion.ladder.cost_model import latency_for_allreduce_time
-from companion.ladder.inference import greedy_generate
 from companion.ladder.model import Decoder, KVCache
 from companion.ladder.sharding import shard_model
 from companion.lm import GPTConfig
@@ -33,8 +33,8 @@ FREE_NETWORK = "free"
 class LinkPerCompute:
     """A link whose all-reduce of one decode step's activations takes ``ratio`` times one module's compute.
 
-    The ranks measure their own per-module decode compute ``c`` at the first batch size (best of
-    a few no-communication runs, the slowest rank's value), then model a link of bandwidth
+    The ranks measure their own per-module decode compute ``c`` at the smallest batch size (median
+    no-communication decode step, the slowest rank's value), then model a link of bandwidth
     ``gbit_per_s`` whose latency makes that all-reduce last ``a = ratio * c``. Calibrating in the
     timed processes themselves keeps ``a / c`` what it says on a busy, shared machine.
     """
@@ -111,7 +111,7 @@ def speed_worker(
     batch_sizes = sorted({b for _, b in cases})
     prompts = {b: torch.randint(0, cfg.vocab_size, (b, prompt_len), generator=gen) for b in batch_sizes}
     timeline = comm.Timeline(rank)
-    c = _module_compute_s(shards["no-comm"], prompts[batch_sizes[0]], n_new)
+    c = _module_compute_s(shards, prompts[batch_sizes[0]], n_new, timeline)
     nbytes = batch_sizes[0] * cfg.d_model * 4  # one decode step's fp32 activations
     settings = {
         name: comm.Link(latency_for_allreduce_time(link.ratio * c, nbytes, world_size,
@@ -159,16 +159,19 @@ def _interleaved_generation(shards: dict, prompt: torch.Tensor, n_new: int, net,
     return prefill, steps
 
 
-def _module_compute_s(shard: Decoder, prompt: torch.Tensor, n_new: int, repeats: int = 3) -> float:
-    """Per-module decode compute of the slowest rank, best of ``repeats`` no-communication runs."""
-    best = float("inf")
-    for _ in range(repeats + 1):  # the first run warms up
-        dist.barrier()
-        _, t = greedy_generate(shard, prompt, n_new, NoCommunication())
-        best = min(best, t.decode_s / n_new / shard.n_modules)
-    worst = torch.tensor([best], dtype=torch.float64)
-    dist.all_reduce(worst, op=dist.ReduceOp.MAX)
-    return float(worst)
+def _module_compute_s(shards: dict, prompt: torch.Tensor, n_new: int, timeline) -> float:
+    """Per-module decode compute: the median no-communication step over the module count, slowest rank.
+
+    Measured the way the experiment measures (interleaved steps over a free network), so that a
+    link calibrated on it means what it says.
+    """
+    _interleaved_generation(shards, prompt, 2, NoCommunication(), timeline)  # warm-up
+    _, steps = _interleaved_generation(shards, prompt, n_new, NoCommunication(), timeline)
+    per_module = torch.tensor([float(np.median(steps["no-comm"])) / shards["no-comm"].n_modules],
+                              dtype=torch.float64)
+    dist.all_reduce(per_module, op=dist.ReduceOp.MAX)
+    timeline.reset()
+    return float(per_module)
 
 
 def _one_decode_step_spans(shard, prompt, net, variant, timeline) -> list:
