@@ -86,6 +86,13 @@ class WarmupOverlap1D:
         pair, odd = np.divmod(y, 2)
         return pair * self.spacing + odd * (1.0 - self.overlap)
 
+    def class_interval(self, c: int) -> tuple[float, float]:
+        """Support ``(low, high)`` of class ``c`` along the first axis."""
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < self.k:
+            raise ValueError(f"class must be an integer in [0, {self.k}), got {c!r}")
+        lo = float(self._lows(np.array(c)))
+        return lo, lo + 1.0
+
     def _sample_first_axis(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         y = rng.integers(0, self.k, size=n)
         t = self._lows(y) + rng.random(n)

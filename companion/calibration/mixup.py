@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from companion.calibration.metrics import expected_kl
 from companion.seeding import as_generator
 
 
@@ -71,3 +72,18 @@ def mixup_optimal_predictor(dist, edges: np.ndarray, *, alpha: float = 1.0, mix_
     out = np.stack([np.bincount(idx, weights=target[:, c], minlength=nb) for c in range(k)], axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return out / count[:, None]
+
+
+def binned_predictor_kl(dist, edges: np.ndarray, table: np.ndarray, *, n: int, rng) -> float:
+    """Expected KL from ``dist``'s posterior of the predictor that answers ``table[b]`` ``(B, k)``
+    for every point whose first coordinate falls in bin ``b`` of ``edges`` ``(B + 1,)``; estimated
+    on ``n`` fresh points. Every point must fall in a bin whose row of ``table`` is a distribution."""
+    edges = np.asarray(edges, dtype=np.float64)
+    table = np.asarray(table, dtype=np.float64)
+    if table.shape != (edges.size - 1, dist.n_classes):
+        raise ValueError(f"table must have shape ({edges.size - 1}, {dist.n_classes}), got {table.shape}")
+    x, _ = dist.sample(n, as_generator(rng))
+    idx = np.searchsorted(edges, x[:, 0], side="right") - 1
+    if np.any((idx < 0) | (idx >= edges.size - 1)):
+        raise ValueError("some points fall outside edges; widen them to cover the support")
+    return expected_kl(dist.posterior(x), table[idx])

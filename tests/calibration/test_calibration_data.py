@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from companion.calibration.mixup import mix_batch, mixup_optimal_predictor
+from companion.calibration.mixup import binned_predictor_kl, mix_batch, mixup_optimal_predictor
 from companion.calibration.noise import pair_flip_noise, symmetric_noise
 from companion.calibration.training import MLPClassifier
 from companion.distributions import TwoGaussians, WarmupOverlap1D, WarmupOverlapND
@@ -134,3 +134,23 @@ def test_mlp_mixup_runs_all_epochs_with_soft_targets(one_torch_thread):
     assert np.allclose(p.sum(axis=1), 1.0)
     with pytest.raises(ValueError, match="alpha"):
         MLPClassifier(4, mixup_alpha=-1.0).fit(x, y)
+
+
+def test_binned_predictor_kl_of_uniform_table():
+    dist = WarmupOverlap1D(8, 0.4)
+    edges = np.linspace(-0.1, 3 * dist.spacing + 2.1, 50)
+    table = np.full((49, 8), 1 / 8)
+    # log k minus the posterior's mean entropy, rho log 2
+    assert binned_predictor_kl(dist, edges, table, n=100_000, rng=0) == pytest.approx(
+        np.log(8) - 0.4 * np.log(2), abs=0.01)
+    with pytest.raises(ValueError, match="outside edges"):
+        binned_predictor_kl(dist, edges[:10], table[:9], n=100, rng=0)
+    with pytest.raises(ValueError, match="shape"):
+        binned_predictor_kl(dist, edges, table[:, :4], n=100, rng=0)
+
+
+def test_class_interval():
+    dist = WarmupOverlap1D(4, 0.3)
+    assert dist.class_interval(3) == pytest.approx((4 + 0.7, 4 + 1.7))
+    with pytest.raises(ValueError, match="class"):
+        dist.class_interval(4)
