@@ -19,7 +19,7 @@ import os
 import platform
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -169,13 +169,23 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment", choices=["synthetic", "digits"])
     parser.add_argument("--out", required=True, help="path of the JSON file to write")
+    parser.add_argument("--mix-sizes", type=int, nargs="+", default=None,
+                        help="synthetic only: points per mixture for the Mixup models "
+                             "(2 = Mixup, 5 = 4-Mixup); default 2")
     args = parser.parse_args(argv)
+    if args.mix_sizes is not None and args.experiment != "synthetic":
+        parser.error("--mix-sizes applies to the synthetic experiment only")
     torch.set_num_threads(1)
     import time
 
     t0 = time.perf_counter()
     provenance = _provenance(argv)
-    config = SyntheticConfig() if args.experiment == "synthetic" else DigitsConfig()
+    if args.experiment == "synthetic":
+        config = SyntheticConfig()
+        if args.mix_sizes is not None:
+            config = replace(config, mix_sizes=tuple(args.mix_sizes))
+    else:
+        config = DigitsConfig()
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
 
     def write(rows: list[dict], complete: bool) -> None:
