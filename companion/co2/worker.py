@@ -111,8 +111,8 @@ def train_loop(model, optimizer, batches, net, *, schedule: Schedule, n_steps: i
     outer = None if is_dp else OuterSync(model, net, world_size, schedule)
     losses, step_end_s = [], []
     for step in range(n_steps):
-        tokens = next(batches)  # (B, L) LongTensor of this rank's stream
         with net.compute("forward-backward"):
+            tokens = next(batches)  # (B, L) LongTensor of this rank's stream
             optimizer.zero_grad(set_to_none=True)
             loss = lm.lm_loss(model, tokens)
             loss.backward()
@@ -120,7 +120,7 @@ def train_loop(model, optimizer, batches, net, *, schedule: Schedule, n_steps: i
             average_gradients_(model, net, world_size)
         with net.compute("inner step"):
             optimizer.step()
-        losses.append(loss.item())
+            losses.append(loss.item())
         if outer is not None and (step + 1) % schedule.local_steps == 0:
             outer.end_round(model)
         step_end_s.append(time.perf_counter())
