@@ -1,0 +1,108 @@
+"""One measured setting of the experiment, and the model's replay of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from companion.comm import Link, Span
+
+from .layout import make_layout
+from .pipeline_model import chunk_times, pipelined_time, sequential_time
+from .schedule_model import ScheduleTrace, simulate_ring
+
+if TYPE_CHECKING:
+    from .experiment import ScheduleRun
+
+__all__ = ["MeasuredRun", "median"]
+
+
+def median(values) -> float:
+    """The median of a non-empty sequence of numbers."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("median of an empty sequence")
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    """One setting measured on every rank.
+
+    Attributes
+    ----------
+    measured_s : float
+        The fastest repeat's time (of its slowest rank): the run least disturbed by the other
+        processes of a shared machine, as ``timeit`` reports.
+    spans : list of comm.Span
+        Every rank's spans in that repeat (index ``shown``).
+    group_s : tuple (repeats) of tuple (ranks) of tuple of float
+        Per repeat and rank, each GEMM group's time in that run before the contention
+        stretch: the model's input.
+    issue_s : tuple (repeats) of tuple (ranks) of float
+        Per repeat and rank, the median seconds to hand a send to the link (the software's
+        per-message overhead: a thread start, a host-side copy).
+    wake_s : tuple (repeats) of tuple (ranks) of float
+        Per repeat and rank, the median seconds from a partial's modelled arrival until its
+        receiving thread ran (the operating system's wake-up latency on a loaded machine).
+    reduce_s, step_s : float
+        One addition timed alone, and the modelled seconds one row chunk keeps the link busy.
+    """
+
+    run: ScheduleRun
+    world_size: int
+    link: Link
+    gemm_s: float
+    out_bytes: int
+    group_s: tuple[tuple[tuple[float, ...], ...], ...]
+    issue_s: tuple[tuple[float, ...], ...]
+    wake_s: tuple[tuple[float, ...], ...]
+    reduce_s: float
+    measured_s: float
+    totals_s: tuple[float, ...]
+    spans: list[Span]
+    shown: int
+    max_abs_error: float
+    outputs: list | None
+
+    @property
+    def layout(self):
+        return make_layout(self.run.schedule, self.world_size, self.run.chunks)
+
+    @property
+    def step_s(self) -> float:
+        chunks = self.world_size * self.layout.chunks_per_block
+        return self.link.p2p_time(self.out_bytes / chunks)
+
+    def predict(self, repeat: int | None = None) -> ScheduleTrace:
+        """The event model of one repeat (default: the one shown in ``spans``)."""
+        k = self.shown if repeat is None else repeat
+        return simulate_ring(self.layout, self.group_s[k], self.step_s, reduce_s=self.reduce_s,
+                             contention=self.run.contention, issue_s=self.issue_s[k], wake_s=self.wake_s[k])
+
+    @property
+    def predicted_s(self) -> float:
+        """The event model's time for the repeat shown (the fastest)."""
+        return self.predict().total_s
+
+    @property
+    def has_closed_form(self) -> bool:
+        return self.run.schedule == "sequential" or (self.run.schedule == "fine" and self.run.chunks == 1)
+
+    def closed_form_s(self) -> float:
+        """The closed form for the repeat shown, each ring step charged its issue and addition
+        overheads: ``G + C_RS`` for sequential; ``g' + (p-1) max(g', x')`` with
+        ``g' = (1 + c) g`` for the ring-ordered fine schedule with one chunk per step."""
+        p, c = self.world_size, self.run.contention
+        rs = self.link.reduce_scatter_time(self.out_bytes, p)
+        # the closed form has one GEMM time and one overhead: the slowest rank's
+        k = self.shown
+        groups = [max(rank[i] for rank in self.group_s[k]) for i in range(len(self.group_s[k][0]))]
+        overhead = max(self.issue_s[k]) + max(self.wake_s[k]) + self.reduce_s
+        if self.run.schedule == "sequential":
+            return sequential_time(groups[0], rs + (p - 1) * overhead)
+        if self.has_closed_form:
+            g, x = chunk_times(sum(groups), rs, p)
+            return pipelined_time(g, x + overhead, p, gemm_slowdown=c)
+        raise ValueError("the closed form covers the sequential schedule and the fine one with one chunk per step")
