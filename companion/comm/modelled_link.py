@@ -147,7 +147,8 @@ class ModelledLink:
 
     # -- the link clock -------------------------------------------------------------------
     def _issue(self, name: str, cost_s: float, nbytes_sent: float, waiter, issued: float) -> Transfer:
-        # the link takes the data once the backend has accepted it (after the call's host-side copy)
+        # the link takes the data once the backend has accepted it, after the call's host-side work
+        # (checks, a copy, waking the backend's threads), which is the caller's time, not the link's
         now = time.perf_counter()
         if self.link is None:
             start = done = now
