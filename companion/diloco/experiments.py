@@ -15,7 +15,7 @@ from companion.scale import pick
 def base_spec() -> RunSpec:
     """The toy task and model shared by every run of the chapter."""
     return RunSpec(
-        steps=pick(default=160, paper=4000),
+        steps=pick(default=120, paper=4000),
         H=pick(default=40, paper=100),
         batch_size=pick(default=16, paper=32),
         seq_len=pick(default=32, paper=64),
@@ -31,7 +31,7 @@ def base_spec() -> RunSpec:
 def dp_vs_diloco_specs() -> list[RunSpec]:
     """Notebook 1: data-parallel, then DiLoCo at a small, the default and a large ``H``."""
     base = base_spec()
-    hs = pick(default=(10, 40, 160), paper=(25, 100, 500))
+    hs = pick(default=(10, 40, 120), paper=(25, 100, 500))
     return [base.with_(method="data_parallel")] + [base.with_(H=h) for h in hs]
 
 

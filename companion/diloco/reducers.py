@@ -10,6 +10,7 @@ full precision).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -68,6 +69,13 @@ class LinkReducer:
     def __init__(self, net):
         self.net = net
         self.world_size = net.world_size
+        #: Per sync, seconds the worker waited for the *modelled link* (modelled completion minus
+        #: the time ``wait()`` was called, clipped at 0). Unlike the recorded comm spans, this
+        #: excludes waiting for a slower peer, so it measures what overlap can hide.
+        self.link_waits_s: list[float] = []
+
+    def _waited(self, called_s: float, *transfers) -> None:
+        self.link_waits_s.append(max(0.0, max(t.done_s for t in transfers) - called_s))
 
     def launch(self, flat: torch.Tensor, *, bits: int | None = None, name: str = "sync") -> Pending:
         from companion import comm
@@ -77,7 +85,9 @@ class LinkReducer:
             work = self.net.all_reduce(buf, async_op=True, name=name)
 
             def wait_fp32() -> torch.Tensor:
+                called = time.perf_counter()
                 work.wait()
+                self._waited(called, work)
                 return buf
 
             return Pending(wait_fp32, 4 * buf.numel())
@@ -89,8 +99,10 @@ class LinkReducer:
         w_scales = self.net.all_gather(scales, q.scales, async_op=True, name=f"{name} (scales)")
 
         def wait_quantised() -> torch.Tensor:
+            called = time.perf_counter()
             w_codes.wait()
             w_scales.wait()
+            self._waited(called, w_codes, w_scales)
             total = torch.zeros(q.shape, dtype=torch.float32)
             for c, s in zip(codes, scales):  # fp32 accumulation, rank order
                 total += comm.dequantize(comm.QuantizedTensor(c, s, q.shape, bits, QUANT_BLOCK_SIZE))

@@ -41,6 +41,9 @@ class RunResult:
         ``comm.Span`` of every rank (compute: forward + backward; comm: the collectives).
     outer_params : dict
         Rank 0's final outer parameters ``{name: tensor}``.
+    link_waits_s : list of list of float
+        Per rank, per sync, seconds spent waiting for the modelled link alone
+        (:attr:`~companion.diloco.reducers.LinkReducer.link_waits_s`; empty for data-parallel).
     wall_s : float
         Seconds of the training loop on rank 0.
     """
@@ -54,6 +57,7 @@ class RunResult:
     spans: list
     outer_params: dict
     wall_s: float
+    link_waits_s: list
 
     @property
     def final_loss(self) -> float:
@@ -81,6 +85,7 @@ def train_worker(rank: int, world_size: int, spec: RunSpec) -> dict:
     ledger = ByteLedger()
     eval_at = set(spec.eval_steps())
     train_losses, evals = [], []
+    reducer = LinkReducer(net)
 
     def evaluate(m: torch.nn.Module) -> float:
         return lm.evaluate(m, src, spec.eval_seqs, spec.seq_len, spec.seed)
@@ -113,7 +118,7 @@ def train_worker(rank: int, world_size: int, spec: RunSpec) -> dict:
         outer = {n: p.detach().clone() for n, p in model.named_parameters()}
     else:
         algo = StreamingDiLoCo(
-            model, opt, LinkReducer(net), sync_every=spec.H, n_fragments=spec.n_fragments,
+            model, opt, reducer, sync_every=spec.H, n_fragments=spec.n_fragments,
             fragment_sync_delay=spec.tau, fragment_update_alpha=spec.alpha, pattern=spec.pattern,
             outer_lr=spec.outer_lr, outer_momentum=spec.outer_momentum, quantize_bits=spec.bits, ledger=ledger,
         )
@@ -131,7 +136,7 @@ def train_worker(rank: int, world_size: int, spec: RunSpec) -> dict:
     return dict(
         rank=rank, eval_steps=sorted(eval_at), eval_losses=evals, train_losses=train_losses,
         records=[(r.step, r.fragment, r.nbytes) for r in ledger.records], bytes_on_link=net.bytes_sent,
-        spans=timeline.spans, outer=outer if rank == 0 else None, wall_s=wall,
+        spans=timeline.spans, outer=outer if rank == 0 else None, wall_s=wall, link_waits_s=reducer.link_waits_s,
     )
 
 
@@ -180,7 +185,7 @@ def _gather(spec: RunSpec, results: list[dict]) -> RunResult:
         spec=spec, eval_steps=r0["eval_steps"], eval_losses=r0["eval_losses"],
         train_losses=[r["train_losses"] for r in results], ledgers=ledgers,
         bytes_on_link=[r["bytes_on_link"] for r in results], spans=spans, outer_params=r0["outer"],
-        wall_s=r0["wall_s"],
+        wall_s=r0["wall_s"], link_waits_s=[r["link_waits_s"] for r in results],
     )
 
 
