@@ -67,7 +67,9 @@ class Transfer:
         _sleep_until(self.done_s)
         self.end_s = max(self.done_s, self.real_done_s)
         if self._net.timeline is not None:
-            start = self.start_s if self._net.link is not None else self.issued_s
+            # bare: the call itself is communication unless it is recorded as issue work
+            bare_start = self.start_s if self._net.record_issue else self.issued_s
+            start = self.start_s if self._net.link is not None else bare_start
             self._net.timeline.record(self.name, "comm", start, self.end_s)
         return True
 
@@ -127,10 +129,14 @@ class ModelledLink:
     group : process group or None
         The group to communicate in (default: the world). Issue every collective of the group
         through this object, in the same order on every rank.
+    record_issue : bool
+        Also record the host time each call spends before the link takes the data (checks, a
+        copy, waking the backend's threads) as a compute span named ``"issue <name>"``: it is CPU
+        work of the caller that no link can hide.
     """
 
     def __init__(self, link: Link | None, timeline: Timeline | None = None, contention: float = 0.0,
-                 group=None) -> None:
+                 group=None, record_issue: bool = False) -> None:
         if link is not None and not isinstance(link, Link):
             raise ValueError(f"link must be a comm.Link or None, got {link!r}")
         if not contention >= 0:
@@ -138,6 +144,7 @@ class ModelledLink:
         if not dist.is_initialized():
             raise RuntimeError("torch.distributed is not initialised; create the ModelledLink inside a worker")
         self.link, self.timeline, self.contention, self.group = link, timeline, float(contention), group
+        self.record_issue = bool(record_issue)
         self.world_size = dist.get_world_size(group)
         self.rank = dist.get_rank(group)
         self.link_free_at = 0.0
@@ -150,6 +157,8 @@ class ModelledLink:
         # the link takes the data once the backend has accepted it, after the call's host-side work
         # (checks, a copy, waking the backend's threads), which is the caller's time, not the link's
         now = time.perf_counter()
+        if self.record_issue and self.timeline is not None:
+            self.timeline.record(f"issue {name}", "compute", issued, now)
         if self.link is None:
             start = done = now
         else:

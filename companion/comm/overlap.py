@@ -89,7 +89,7 @@ def overlap_worker(rank: int, world_size: int, settings: list[OverlapSetting], n
     run_schedule(warm, timeline, "overlapped", 2, torch.zeros(1024, device=dev), a, b, matmuls)
     for repeat in range(repeats):
         for index, setting in enumerate(settings):
-            net = ModelledLink(setting.link, timeline=timeline, contention=contention)
+            net = ModelledLink(setting.link, timeline=timeline, contention=contention, record_issue=True)
             payload = torch.randn(setting.payload_numel, generator=gen).to(dev)
             for mode in MODES:
                 if mode == "compute_only" and index > 0:
@@ -128,45 +128,79 @@ def model_spans(compute_s: list[float], comm_s: float, mode: str, rank: int = 0)
     return spans
 
 
-def simulate(compute_s: list[list[float]], comm_s: float, mode: str) -> list[Span]:
+def simulate(compute_s: list[list[float]], comm_s: float, mode: str,
+             issue_s: list[list[float]] | None = None) -> list[Span]:
     """The model's timeline of every rank: ``compute_s[r][k]`` is rank ``r``'s compute time in step ``k``.
 
-    Each rank follows the schedule on its own link clock (a transfer starts when issued or when
-    the previous one is done and lasts ``comm_s``); a collective cannot complete on any rank
-    before every rank has issued it, which is how one slow rank holds the others back.
+    ``issue_s[r][k]`` (default 0) is the host time rank ``r`` spends issuing step ``k``'s
+    all-reduce before the link takes it. Each rank follows the schedule on its own link clock (a
+    transfer starts when issued or when the previous one is done and lasts ``comm_s``); a
+    collective cannot complete on any rank before every rank has issued it, which is how one
+    slow rank holds the others back.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if not compute_s or len({len(steps) for steps in compute_s}) != 1:
         raise ValueError("compute_s must hold the same number of steps for every rank")
     ranks = range(len(compute_s))
+    n_steps = len(compute_s[0])
+    if issue_s is None:
+        issue_s = [[0.0] * n_steps for _ in ranks]
+    if len(issue_s) != len(compute_s) or any(len(steps) != n_steps for steps in issue_s):
+        raise ValueError("issue_s must have the shape of compute_s")
     clock = [0.0 for _ in ranks]
     free = [0.0 for _ in ranks]
     spans: list[Span] = []
-    for step in range(len(compute_s[0])):
+    for step in range(n_steps):
         c = [compute_s[r][step] for r in ranks]
         if mode == "compute_only":
             for r in ranks:
                 spans.append(Span(r, f"step {step}", "compute", clock[r], clock[r] + c[r]))
                 clock[r] += c[r]
             continue
-        issue = [clock[r] + (c[r] if mode == "sequential" else 0.0) for r in ranks]
-        last_issue = max(issue)
+        i = [issue_s[r][step] for r in ranks]
+        # sequential: compute, issue, transfer; overlapped: issue, then compute beside the transfer
+        issue_at = [clock[r] + (c[r] if mode == "sequential" else 0.0) for r in ranks]
+        last_issue = max(issue_at[r] + i[r] for r in ranks)
         for r in ranks:
-            start = max(issue[r], free[r])
+            compute_at = clock[r] if mode == "sequential" else clock[r] + i[r]
+            spans.append(Span(r, f"step {step}", "compute", compute_at, compute_at + c[r]))
+            if i[r] > 0:
+                spans.append(Span(r, f"issue all_reduce {step}", "compute", issue_at[r], issue_at[r] + i[r]))
+            start = max(issue_at[r] + i[r], free[r])
             free[r] = start + comm_s
             end = max(free[r], last_issue)
-            spans.append(Span(r, f"step {step}", "compute", clock[r], clock[r] + c[r]))
             spans.append(Span(r, f"all_reduce {step}", "comm", start, end))
-            clock[r] = max(end, clock[r] + c[r])
+            clock[r] = max(end, compute_at + c[r])
     return spans
 
 
+def _step_of(span: Span) -> int:
+    return int(span.name.rsplit(" ", 1)[-1])
+
+
 def compute_times(spans: list[Span]) -> list[list[float]]:
-    """Each rank's compute span durations in order: ``[rank][step]`` (ranks in sorted order)."""
+    """Each rank's compute time per step, ``[rank][step]``, issue spans left out (ranks sorted)."""
     ranks = sorted({s.rank for s in spans})
-    return [[s.duration_s for s in sorted(spans, key=lambda s: s.start_s) if s.rank == r and s.kind == "compute"]
-            for r in ranks]
+    out = []
+    for r in ranks:
+        steps = [s for s in spans if s.rank == r and s.kind == "compute" and s.name.startswith("step ")]
+        out.append([s.duration_s for s in sorted(steps, key=_step_of)])
+    return out
+
+
+def issue_times(spans: list[Span]) -> list[list[float]]:
+    """Each rank's host time issuing each step's all-reduce, ``[rank][step]`` (0 where none was recorded)."""
+    ranks = sorted({s.rank for s in spans})
+    n_steps = max(len(c) for c in compute_times(spans))
+    out = []
+    for r in ranks:
+        row = [0.0] * n_steps
+        for s in spans:
+            if s.rank == r and s.kind == "compute" and s.name.startswith("issue "):
+                row[_step_of(s)] += s.duration_s
+        out.append(row)
+    return out
 
 
 def _median(values: list[float]) -> float:
@@ -178,8 +212,8 @@ def _median(values: list[float]) -> float:
 def analyse(results: list[list[dict]], settings: list[OverlapSetting]) -> list[dict]:
     """Turn :func:`overlap_worker` results of every rank into one row per (setting, mode).
 
-    For every run the prediction (:func:`simulate`) takes every rank's measured compute times
-    and the setting's modelled all-reduce time (for bare gloo: the median all-reduce time measured in its
+    For every run the prediction (:func:`simulate`) takes every rank's measured compute and
+    issue times and the setting's modelled all-reduce time (for bare gloo: the median all-reduce time measured in its
     sequential runs) and builds the model's timeline; the measured and predicted figures come
     from :func:`~companion.comm.summarize` over all ranks (worst rank). Each row holds the
     medians over repeats: ``wall_s``, ``model_wall_s``, ``rel_error`` (measured / model - 1),
@@ -214,7 +248,7 @@ def analyse(results: list[list[dict]], settings: list[OverlapSetting]) -> list[d
             for key in keys:
                 spans = runs[key]
                 measured = summarize(spans)
-                predicted = summarize(simulate(compute_times(spans), comm_s, mode))
+                predicted = summarize(simulate(compute_times(spans), comm_s, mode, issue_times(spans)))
                 for name in ("wall_s", "overlap_efficiency", "exposed_comm_s", "compute_s", "comm_s"):
                     figures[name].append(measured[name])
                 figures["model_wall_s"].append(predicted["wall_s"])

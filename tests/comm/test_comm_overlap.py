@@ -75,3 +75,14 @@ def test_default_settings_cover_three_links_and_bare_gloo():
     assert [s.link is None for s in settings] == [False, False, False, True]
     times = [s.comm_s(2) for s in settings[:3]]
     assert times == sorted(times) and math.isnan(settings[3].comm_s(2))
+
+
+def test_simulate_counts_the_host_time_of_issuing():
+    ovl = overlap.simulate([[0.03, 0.03]], 0.02, "overlapped", issue_s=[[0.005, 0.005]])
+    assert comm.summarize(ovl)["wall_s"] == pytest.approx(2 * (0.005 + 0.03))
+    seq = overlap.simulate([[0.03, 0.03]], 0.02, "sequential", issue_s=[[0.005, 0.005]])
+    assert comm.summarize(seq)["wall_s"] == pytest.approx(2 * (0.03 + 0.005 + 0.02))
+    assert overlap.issue_times(seq) == [[pytest.approx(0.005), pytest.approx(0.005)]]
+    assert overlap.compute_times(seq) == [[pytest.approx(0.03), pytest.approx(0.03)]]
+    with pytest.raises(ValueError, match="issue_s"):
+        overlap.simulate([[0.03]], 0.02, "sequential", issue_s=[[0.1, 0.1]])
