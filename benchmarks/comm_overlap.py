@@ -37,7 +37,7 @@ def check(rows: list[dict], n_steps: int, tolerance: float) -> dict:
             verdict["wall_within_tolerance"] = False
         if mode == "overlapped":
             ratio = r["model_comm_s"] * n_steps / by[(name, "sequential")]["compute_s"]
-            if abs(ratio - 1) >= 0.2 and r["model_efficiency"] >= 0.99:
+            if abs(ratio - 1) >= 0.2:  # the ideal model hides the shorter activity; not at the knife edge
                 verdict["checked_efficiency"].append(name)
                 verdict["efficiency_ok"] &= r["overlap_efficiency"] >= 0.9
     return verdict
