@@ -63,7 +63,10 @@ def test_real_workers_reproduce_the_reference():
         assert res.eval_losses == pytest.approx(ref.eval_losses, abs=1e-4)
         for ledger in res.ledgers:  # both workers send the same payloads at the same steps
             assert ledger.per_sync() == ref.sync_bytes
-    diloco, streaming, _ = results
+    diloco, streaming, dp = results
+    # without a modelled link there is nothing to wait for; one entry per sync, none for data-parallel
+    assert [len(w) for w in diloco.link_waits_s] == [diloco.ledgers[0].n_syncs] * 2
+    assert all(x == 0.0 for w in diloco.link_waits_s for x in w) and dp.link_waits_s == [[], []]
     # strided fragments of the toy GPT are almost equal: peak bytes fall by about P, and 4-bit by ~7x more
     assert diloco.ledgers[0].peak_bytes / streaming.ledgers[0].peak_bytes > 2 * 7 * 0.9
 
