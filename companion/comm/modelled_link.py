@@ -24,7 +24,7 @@ from .timeline import Timeline, _intersection_length, _union
 
 #: The last seconds of a wait are spun rather than slept: a sleeping process on a loaded machine
 #: wakes up late (milliseconds), which would add time the model does not have.
-SPIN_S = 0.003
+SPIN_S = 0.001
 
 
 def _sleep_until(deadline: float) -> None:
