@@ -151,4 +151,12 @@ def modelled_link_checks(rank: int, world_size: int, latency_s: float, bandwidth
     out["contended_s"] = time.perf_counter() - t5
     handle.wait()
     out["spans"] = tl.spans
+    # bare: no modelled delay, the span still recorded
+    bare_tl = Timeline(rank)
+    bare = ModelledLink(None, timeline=bare_tl)
+    t6 = time.perf_counter()
+    bare.all_reduce(torch.ones(numel))
+    out["bare_s"] = time.perf_counter() - t6
+    out["bare_spans"] = bare_tl.spans
+    out["bare_bytes"] = bare.bytes_sent
     return out

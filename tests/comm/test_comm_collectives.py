@@ -86,3 +86,10 @@ def test_ring_collectives_match_reference_sums():
         torch.testing.assert_close(r["chunk"], expected[2 * rank: 2 * rank + 2])
         torch.testing.assert_close(r["gathered"], expected)
         torch.testing.assert_close(r["reference"], expected)
+
+
+def test_bare_link_adds_no_delay_but_records(checks):
+    for r in checks:
+        assert [s.kind for s in r["bare_spans"]] == ["comm"]
+        assert r["bare_spans"][0].duration_s <= r["bare_s"]
+        assert r["bare_bytes"] == NUMEL * 4  # 2 (p - 1) / p n with p = 2
