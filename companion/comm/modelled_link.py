@@ -151,6 +151,9 @@ class ModelledLink:
         self.bytes_sent = 0
         self._intervals: list[tuple[float, float]] = []
         self._counter = 0
+        # The link clock and the in-flight list are shared by the caller and any thread that
+        # issues sends (T3's trigger fires sends from a helper thread).
+        self._lock = threading.Lock()
 
     # -- the link clock -------------------------------------------------------------------
     def _issue(self, name: str, cost_s: float, nbytes_sent: float, waiter, issued: float) -> Transfer:
@@ -159,15 +162,16 @@ class ModelledLink:
         now = time.perf_counter()
         if self.record_issue and self.timeline is not None:
             self.timeline.record(f"issue {name}", "compute", issued, now)
-        if self.link is None:
-            start = done = now
-        else:
-            start = max(now, self.link_free_at)
-            done = start + cost_s
-            self.link_free_at = done
-            self._intervals.append((start, done))
-        self.bytes_sent += int(round(nbytes_sent))
-        self._counter += 1
+        with self._lock:
+            if self.link is None:
+                start = done = now
+            else:
+                start = max(now, self.link_free_at)
+                done = start + cost_s
+                self.link_free_at = done
+                self._intervals.append((start, done))
+            self.bytes_sent += int(round(nbytes_sent))
+            self._counter += 1
         return Transfer(self, name, waiter, issued, start, done, int(round(nbytes_sent)))
 
     def _cost(self, method: str, *args) -> float:
@@ -265,12 +269,14 @@ class ModelledLink:
             yield
         finally:
             end = time.perf_counter()
-            if self.contention > 0 and self._intervals:
-                busy = _union(iv for iv in self._intervals if iv[1] > start)
-                overlap = _intersection_length([(start, end)], busy)
+            with self._lock:
+                in_flight = [iv for iv in self._intervals if iv[1] > start]
+            if self.contention > 0 and in_flight:
+                overlap = _intersection_length([(start, end)], _union(in_flight))
                 if overlap > 0:
                     _sleep_until(time.perf_counter() + self.contention * overlap)
                     end = time.perf_counter()
-            self._intervals = [iv for iv in self._intervals if iv[1] > end]
+            with self._lock:
+                self._intervals = [iv for iv in self._intervals if iv[1] > end]
             if self.timeline is not None:
                 self.timeline.record(name, "compute", start, end)
