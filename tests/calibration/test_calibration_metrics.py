@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import binned_statistic_dd
+from netcal.metrics import ECE as NetcalECE
 from torchmetrics.functional.classification import multiclass_calibration_error
 from torchmetrics.functional.classification.calibration_error import _ce_compute
 
@@ -78,14 +79,29 @@ def test_ece_equals_netcal_binning(k, seed):
     assert ece(p, y, 15) == pytest.approx(netcal_style_ece(p, y, 15), abs=1e-9)
 
 
+@pytest.mark.parametrize("k,seed", [(3, 3), (10, 4), (100, 2)])
+def test_ece_equals_installed_netcal(k, seed):
+    """The peer itself. netcal reads a two-column input as a binary problem (the calibration of
+    p(y = 1), not of the top label), so the comparison starts at three classes."""
+    p, y = random_probs(4000, k, seed)
+    assert ece(p, y, 15) == pytest.approx(float(NetcalECE(bins=15).measure(p, y)), abs=1e-9)
+    assert netcal_style_ece(p, y, 15) == pytest.approx(float(NetcalECE(bins=15).measure(p, y)), abs=1e-9)
+
+
 def test_confidence_exactly_one_goes_to_last_bin():
     # a confident mistake at 1.0 and a correct 0.95 share our last bin:
     # |(0 - 1) + (1 - 0.95)| / 2 = 0.475
     p = np.array([[1.0, 0.0], [0.95, 0.05]])
     y = np.array([1, 0])
     assert ece(p, y) == pytest.approx(0.475, abs=1e-12)
-    # netcal clips 1.0 to 1 - eps and agrees with us
+    # netcal clips 1.0 to 1 - eps and agrees with us (three columns: netcal's top-label path)
     assert netcal_style_ece(p, y) == pytest.approx(0.475, abs=1e-12)
+    # the installed netcal needs three classes among the labels to take its top-label path:
+    # add a correct 1.0 of class 2; the last bin then holds acc 2/3, mean confidence 2.95/3
+    p3 = np.array([[1.0, 0.0, 0.0], [0.95, 0.05, 0.0], [0.0, 0.0, 1.0]])
+    y3 = np.array([1, 0, 2])
+    assert ece(p3, y3) == pytest.approx(0.95 / 3, abs=1e-12)
+    assert float(NetcalECE(bins=15).measure(p3, y3)) == pytest.approx(0.95 / 3, abs=1e-9)
     # torchmetrics (<= 1.9, bucketize right=True) puts 1.0 in a phantom 16th bin:
     # |0 - 1| / 2 + |1 - 0.95| / 2 = 0.525 -- the documented difference, pinned here
     assert torchmetrics_ece_float64(p, y) == pytest.approx(0.525, abs=1e-12)

@@ -32,6 +32,8 @@ def conda_packages() -> set[str]:
             name = _name(dep)
             if name not in CONDA_ONLY:
                 names.add(CONDA_TO_PIP.get(name, name))
+        elif isinstance(dep, dict):  # the `pip:` section: packages conda does not carry
+            names |= {_name(r) for r in dep.get("pip", []) if not r.startswith("-e")}
     return names
 
 
