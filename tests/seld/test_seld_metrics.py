@@ -1,12 +1,13 @@
-"""SELD metrics against hand-computed cases and an independent segment-based reference.
+"""SELD metrics against hand-computed cases, the DCASE toolbox ``sed_eval`` itself, and an
+independent segment-based reference.
 
-``sed_eval`` (the DCASE toolbox) is not installed: its dependency ``dcase_util`` pulls in
-librosa, soundfile and python-magic and needs ``pkg_resources`` (setuptools < 81). Instead
-``sed_eval_reference`` below re-implements its segment-based metric the way ``sed_eval``
+``sed_eval_reference`` below re-implements the segment-based metric the way ``sed_eval``
 computes it -- frame activity turned into an event list, the event list into a segment roll
 with ``floor(onset / resolution)`` .. ``ceil(offset / resolution)``, then per-segment counts
 ``S = min(N_ref, N_sys) - N_tp``, ``D = max(0, N_ref - N_sys)``, ``I = max(0, N_sys - N_ref)``
--- a different route from the package's pooling of frames.
+-- a different route from the package's pooling of frames, readable without the toolbox.
+(``sed_eval``'s dependency ``dcase_util`` needs ``pkg_resources``, hence ``setuptools<81`` in
+the test extras.)
 """
 
 import math
@@ -158,3 +159,37 @@ def test_seld_score_and_evaluate_agree():
 def test_bad_input_is_refused_by_name(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def _sed_eval_scores(pred, ref, fps, n_classes):
+    """ER and F of the installed DCASE toolbox, ``sed_eval``, on the same activity."""
+    import dcase_util
+    import sed_eval
+
+    labels = [f"class{k}" for k in range(n_classes)]
+
+    def container(active):
+        return dcase_util.containers.MetaDataContainer([
+            {"event_label": labels[k], "onset": on, "offset": off, "filename": "scene.wav"}
+            for k, on, off in activity_to_events(active, fps)])
+
+    metrics = sed_eval.sound_event.SegmentBasedMetrics(event_label_list=labels, time_resolution=1.0)
+    metrics.evaluate(reference_event_list=container(ref), estimated_event_list=container(pred))
+    overall = metrics.results_overall_metrics()
+    return overall["error_rate"]["error_rate"], overall["f_measure"]["f_measure"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sed_scores_equal_the_installed_sed_eval_on_random_inputs(seed):
+    rng = np.random.default_rng(100 + seed)
+    fps, n_classes = int(rng.choice([5, 10, 50])), int(rng.integers(2, 6))
+    n_frames = int(rng.integers(3, 12)) * fps + int(rng.integers(0, fps))
+    ref = rng.random((n_frames, n_classes)) < 0.3
+    ref = np.repeat(ref[:: max(1, fps // 5)], max(1, fps // 5), axis=0)[:n_frames]
+    ref[0, 0] = True
+    pred = ref ^ (rng.random(ref.shape) < 0.05)
+    pred[-1, -1] = True
+    ours = sed_scores(pred, ref, fps)
+    er, f = _sed_eval_scores(pred, ref, fps, n_classes)
+    assert ours["error_rate"] == pytest.approx(er, abs=1e-12)
+    assert ours["f1"] == pytest.approx(f, abs=1e-12)
