@@ -67,17 +67,23 @@ def test_sed_scores_hand_computed():
     assert perfect["error_rate"] == 0.0 and perfect["f1"] == 1.0
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_sed_scores_equal_the_segment_based_reference_on_random_inputs(seed):
+def random_activity(seed, min_classes=1):
+    """Blocky reference activity (events of several frames) and a prediction with random flips,
+    ``(pred, ref, fps, n_classes)``; the clip ends with a partial segment."""
     rng = np.random.default_rng(seed)
-    fps, n_classes = int(rng.choice([5, 10, 50])), int(rng.integers(1, 6))
-    n_frames = int(rng.integers(3, 12)) * fps + int(rng.integers(0, fps))  # a partial last segment too
-    # blocky activity (events of several frames), with random flips for the prediction
+    fps, n_classes = int(rng.choice([5, 10, 50])), int(rng.integers(min_classes, 6))
+    n_frames = int(rng.integers(3, 12)) * fps + int(rng.integers(0, fps))
     ref = rng.random((n_frames, n_classes)) < 0.3
     ref = np.repeat(ref[:: max(1, fps // 5)], max(1, fps // 5), axis=0)[:n_frames]
     ref[0, 0] = True
     pred = ref ^ (rng.random(ref.shape) < 0.05)
     pred[-1, -1] = True
+    return pred, ref, fps, n_classes
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sed_scores_equal_the_segment_based_reference_on_random_inputs(seed):
+    pred, ref, fps, n_classes = random_activity(seed)
     ours = sed_scores(pred, ref, fps)
     er, f = sed_eval_reference(pred, ref, fps, n_classes)
     assert ours["error_rate"] == pytest.approx(er, abs=1e-12)
@@ -181,14 +187,7 @@ def _sed_eval_scores(pred, ref, fps, n_classes):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_sed_scores_equal_the_installed_sed_eval_on_random_inputs(seed):
-    rng = np.random.default_rng(100 + seed)
-    fps, n_classes = int(rng.choice([5, 10, 50])), int(rng.integers(2, 6))
-    n_frames = int(rng.integers(3, 12)) * fps + int(rng.integers(0, fps))
-    ref = rng.random((n_frames, n_classes)) < 0.3
-    ref = np.repeat(ref[:: max(1, fps // 5)], max(1, fps // 5), axis=0)[:n_frames]
-    ref[0, 0] = True
-    pred = ref ^ (rng.random(ref.shape) < 0.05)
-    pred[-1, -1] = True
+    pred, ref, fps, n_classes = random_activity(100 + seed, min_classes=2)
     ours = sed_scores(pred, ref, fps)
     er, f = _sed_eval_scores(pred, ref, fps, n_classes)
     assert ours["error_rate"] == pytest.approx(er, abs=1e-12)
