@@ -36,33 +36,34 @@ def _binned_gaps(conf: np.ndarray, correct: np.ndarray, idx: np.ndarray, n_bins:
     return count, conf_sum / safe, acc_sum / safe
 
 
-def ece(probs, labels, n_bins: int = 15) -> float:
-    """Expected calibration error: ``sum_b (n_b / N) |acc_b - conf_b|`` over equal-width bins.
-
-    Top-label, L1 (Guo et al., 2017). Equals torchmetrics' ``multiclass_calibration_error``
-    (``norm="l1"``) and netcal's ``ECE`` whenever no confidence is exactly 1.0.
-
-    >>> ece([[0.9, 0.1], [0.2, 0.8]], [0, 0], n_bins=10)
-    0.45
-    """
+def _top_label_bins(probs, labels, n_bins: int):
+    """Checked inputs -> per-bin ``(count, mean confidence, accuracy)`` of the top label, each
+    ``(n_bins,)``, over equal-width bins (a confidence of exactly 1.0 in the last bin)."""
     p, y = _checked(probs, labels)
     n_bins = check_n_bins(n_bins)
     # one pass over the matrix: argmax, then gather (faster than a second max over rows)
     pred = p.argmax(axis=1)
     conf = p[np.arange(p.shape[0]), pred].astype(np.float64)
-    count, conf_b, acc_b = _binned_gaps(conf, (pred == y).astype(np.float64),
-                                        equal_width_bin_index(conf, n_bins), n_bins)
-    return float(np.sum(count * np.abs(acc_b - conf_b)) / p.shape[0])
+    return _binned_gaps(conf, (pred == y).astype(np.float64), equal_width_bin_index(conf, n_bins), n_bins)
+
+
+def ece(probs, labels, n_bins: int = 15) -> float:
+    """Expected calibration error: ``sum_b (n_b / N) |acc_b - conf_b|`` over equal-width bins.
+
+    Top-label, L1 (Guo et al., 2017). Equals torchmetrics' ``multiclass_calibration_error``
+    (``norm="l1"``) whenever no confidence is exactly 1.0 (torchmetrics puts 1.0 in an extra bin;
+    we, like netcal's ``ECE``, put it in the last one), and netcal's ``ECE`` for three or more classes.
+
+    >>> ece([[0.9, 0.1], [0.2, 0.8]], [0, 0], n_bins=10)
+    0.45
+    """
+    count, conf_b, acc_b = _top_label_bins(probs, labels, n_bins)
+    return float(np.sum(count * np.abs(acc_b - conf_b)) / np.sum(count))
 
 
 def mce(probs, labels, n_bins: int = 15) -> float:
     """Maximum calibration error: ``max_b |acc_b - conf_b|`` over the non-empty equal-width bins."""
-    p, y = _checked(probs, labels)
-    n_bins = check_n_bins(n_bins)
-    pred = p.argmax(axis=1)
-    conf = p[np.arange(p.shape[0]), pred].astype(np.float64)
-    count, conf_b, acc_b = _binned_gaps(conf, (pred == y).astype(np.float64),
-                                        equal_width_bin_index(conf, n_bins), n_bins)
+    count, conf_b, acc_b = _top_label_bins(probs, labels, n_bins)
     return float(np.max(np.abs(acc_b - conf_b)[count > 0]))
 
 
