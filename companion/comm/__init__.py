@@ -4,6 +4,8 @@
   :func:`run_under_torchrun` runs the same function under ``torchrun``.
 - :class:`Link` is the alpha-beta cost model of ring collectives.
 - :class:`ModelledLink` runs real collectives and completes them at the modelled time.
+- :class:`ShapedLink` makes the network really slow: :func:`launch` runs the ranks in network
+  namespaces whose NICs the kernel throttles (``tc ... tbf``); :mod:`.link_fit` measures alpha, beta.
 - :class:`Timeline`, :func:`summarize` and :func:`plot_gantt` record and judge overlap.
 - :func:`ring_reduce_scatter`, :func:`ring_all_gather`: collectives written with ``isend``/``irecv``.
 - :func:`quantize`, :func:`dequantize`, :func:`quantized_all_reduce`: low-bit payloads.
@@ -13,13 +15,14 @@ from .cost_model import (BYTES_PER_S_PER_GBPS, Link, bandwidth_for_utilization, 
                          critical_bandwidth, overlap_bounds)
 from .launcher import WorkerError, device, launch, run_under_torchrun
 from .modelled_link import ModelledLink, Transfer
+from .shaped_link import ShapedLink, ShapedNetwork
 from .plots import plot_gantt
 from .quantize import QuantizedTensor, dequantize, quantize, quantized_all_reduce
 from .ring import ring_all_gather, ring_reduce_scatter
 from .timeline import Span, Timeline, summarize
 
 __all__ = [
-    "BYTES_PER_S_PER_GBPS", "Link", "bandwidth_for_utilization", "compute_utilization", "ModelledLink", "QuantizedTensor", "Span", "Timeline", "Transfer",
+    "BYTES_PER_S_PER_GBPS", "Link", "bandwidth_for_utilization", "compute_utilization", "ModelledLink", "QuantizedTensor", "ShapedLink", "ShapedNetwork", "Span", "Timeline", "Transfer",
     "WorkerError", "broadcast_sends", "critical_bandwidth", "dequantize", "device", "launch", "overlap_bounds",
     "plot_gantt", "quantize", "quantized_all_reduce", "ring_all_gather", "ring_reduce_scatter",
     "run_under_torchrun", "summarize",

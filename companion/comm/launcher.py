@@ -22,6 +22,8 @@ from multiprocessing.connection import wait as wait_for_ready
 import torch
 import torch.distributed as dist
 
+from .shaped_link import ShapedLink, ShapedNetwork, join_namespace
+
 #: Environment variables that size the thread pools of the numerical libraries.
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -65,14 +67,25 @@ class _ForwardedStream(io.TextIOBase):
 
 
 def _exit_when_orphaned(parent_pid: int) -> None:
+    """If the caller dies (even by SIGKILL), kill this worker's whole process group, children included."""
     while True:
         if os.getppid() != parent_pid:
-            os._exit(3)
+            try:
+                if os.getpgid(0) == os.getpid():  # our own group (set in _worker_main), nobody else's
+                    os.killpg(os.getpid(), signal.SIGKILL)
+            finally:
+                os._exit(3)
         time.sleep(0.5)
 
 
-def _worker_main(fn, rank, world_size, args, port, backend, threads_per_rank, conn, parent_pid, init_timeout_s):
-    """Entry point of one worker process (runs in the child)."""
+def _worker_main(fn, rank, world_size, args, port, backend, threads_per_rank, conn, parent_pid, init_timeout_s,
+                 netns_pid=None):
+    """Entry point of one worker process (runs in the child).
+
+    With ``netns_pid`` (a :class:`~companion.comm.shaped_link.ShapedNetwork` holder) the rank
+    connects to the caller's store first, then moves into that namespace, so gloo's sockets go
+    over the shaped veth while the store's stays on the caller's loopback.
+    """
     try:
         os.setpgid(0, 0)  # own process group: the caller can kill this worker with its descendants
     except OSError:
@@ -92,6 +105,8 @@ def _worker_main(fn, rank, world_size, args, port, backend, threads_per_rank, co
     torch.set_num_threads(threads_per_rank)
     try:
         store = dist.TCPStore("127.0.0.1", port, world_size, False, timedelta(seconds=init_timeout_s))
+        if netns_pid is not None:
+            join_namespace(netns_pid)
         dist.init_process_group(backend, store=store, rank=rank, world_size=world_size,
                                 timeout=timedelta(seconds=init_timeout_s))
     except BaseException:
@@ -161,13 +176,18 @@ def _start_store(attempts: int = 5):
 
 
 def launch(fn, world_size: int, *args, backend: str = "gloo", timeout_s: float = 120.0,
-           threads_per_rank: int = 1) -> list:
+           threads_per_rank: int = 1, link: ShapedLink | None = None) -> list:
     """Run ``fn(rank, world_size, *args)`` in ``world_size`` fresh processes and return their results.
 
     Each worker is started with the ``spawn`` method, limits its numerical libraries to
     ``threads_per_rank`` threads, joins a process group (``backend``) whose rendezvous store the
     caller serves on a free ``127.0.0.1`` port, runs ``fn`` and sends back its (picklable) result.
     Lines a worker prints reach the caller's ``sys.stdout``/``sys.stderr`` prefixed ``[rank r]``.
+
+    With ``link`` (a :class:`~companion.comm.ShapedLink`, gloo only) every rank runs in its own
+    network namespace whose NIC the kernel throttles to the link's rate, so every byte of the
+    process group really crosses a slow link; the namespaces are gone when ``launch`` returns or
+    raises.
 
     Returns ``[result of rank 0, result of rank 1, ...]``.
 
@@ -176,11 +196,19 @@ def launch(fn, world_size: int, *args, backend: str = "gloo", timeout_s: float =
     cases every worker, and every process a worker started, is killed first.
     """
     _check_launch_args(fn, world_size, backend, timeout_s, threads_per_rank)
+    if link is not None and not isinstance(link, ShapedLink):
+        raise ValueError(f"link must be None or a comm.ShapedLink, got {link!r} "
+                         "(a comm.Link is a model: pass it to comm.ModelledLink inside the worker)")
+    if link is not None and backend != "gloo":
+        raise ValueError(f"a ShapedLink throttles TCP, so it needs backend='gloo', got {backend!r}")
+    network = ShapedNetwork(link, world_size) if link is not None else None
+    if network is not None:
+        network.__enter__()  # raises PermissionError (naming ModelledLink) where it cannot be built
     ctx = mp.get_context("spawn")
-    store = _start_store()
-    deadline = time.monotonic() + timeout_s
-    processes, conns = [], []
+    processes, conns, store = [], [], None
     try:
+        store = _start_store()
+        deadline = time.monotonic() + timeout_s
         with _ENV_LOCK:
             saved = {k: os.environ.get(k) for k in THREAD_ENV_VARS}
             os.environ.update({k: str(threads_per_rank) for k in THREAD_ENV_VARS})
@@ -190,7 +218,8 @@ def launch(fn, world_size: int, *args, backend: str = "gloo", timeout_s: float =
                     proc = ctx.Process(
                         target=_worker_main,
                         args=(fn, rank, world_size, args, store.port, backend, threads_per_rank, sender,
-                              os.getpid(), min(timeout_s, 300.0)),
+                              os.getpid(), min(timeout_s, 300.0),
+                              None if network is None else network.holder_pids[rank]),
                         name=f"comm-rank-{rank}", daemon=True)
                     proc.start()
                     sender.close()
@@ -208,6 +237,8 @@ def launch(fn, world_size: int, *args, backend: str = "gloo", timeout_s: float =
         for conn in conns:
             conn.close()
         del store
+        if network is not None:
+            network.close()
 
 
 def _collect(processes, conns, deadline, timeout_s) -> list:

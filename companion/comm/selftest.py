@@ -160,3 +160,14 @@ def modelled_link_checks(rank: int, world_size: int, latency_s: float, bandwidth
     out["bare_spans"] = bare_tl.spans
     out["bare_bytes"] = bare.bytes_sent
     return out
+
+
+def shaped_probe(rank: int, world_size: int, nbytes: int) -> dict:
+    """Where this rank's traffic goes, and one timed all-reduce of ``nbytes`` (for the shaped-link tests)."""
+    x = torch.full((nbytes // 4,), float(rank + 1))
+    dist.barrier()
+    t0 = time.perf_counter()
+    dist.all_reduce(x)
+    elapsed = time.perf_counter() - t0
+    return {"netns": os.stat("/proc/self/ns/net").st_ino, "ifname": os.environ.get("GLOO_SOCKET_IFNAME"),
+            "all_reduce_s": elapsed, "value": float(x[0])}

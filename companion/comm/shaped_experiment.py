@@ -1,0 +1,149 @@
+"""Does the alpha-beta overlap model predict a real slow network? A test it was not fed.
+
+Three kinds of run, each in its own processes:
+
+1. **compute calibration** (:func:`compute_worker`): every rank runs the schedule's compute
+   steps alone, with no communication; the median step time is ``c``.
+2. **link calibration** (the first phase of :func:`judged_worker`): a message-size sweep of
+   all-reduces over the :class:`~companion.comm.ShapedLink`, fitted by
+   :func:`~companion.comm.link_fit.fit_link` to give alpha and beta.
+3. **the judged run** (the second phase): sequential and overlapped schedules of compute steps
+   and real gloo all-reduces over the same shaped network. No sleep and no model anywhere.
+
+The prediction (:func:`predict`) feeds only ``c`` from (1) and the fitted link from (2) to the
+event model (:func:`~companion.comm.overlap.simulate`); the judged run's own spans never enter
+it. :func:`compare` runs all three at several rates and returns predicted against measured.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from .cost_model import Link
+from .launcher import device, launch
+from .link_fit import default_sizes, fit_link, sweep_worker
+from .modelled_link import ModelledLink
+from .overlap import run_schedule, simulate
+from .shaped_link import ShapedLink
+from .timeline import Timeline, summarize, summarize_rank
+
+MODES = ("sequential", "overlapped")
+
+
+def _operands(rank: int, dim: int, seed: int):
+    gen = torch.Generator().manual_seed(seed + rank)
+    dev = device()
+    return torch.randn(dim, dim, generator=gen).to(dev), torch.randn(dim, dim, generator=gen).to(dev)
+
+
+def compute_worker(rank: int, world_size: int, n_steps: int, repeats: int, matmuls: int, dim: int,
+                   seed: int = 0) -> list[float]:
+    """The compute calibration: this rank's step times (s), ``repeats * n_steps`` of them."""
+    a, b = _operands(rank, dim, seed)
+    timeline = Timeline(rank)
+    net = ModelledLink(None, timeline=timeline)
+    run_schedule(net, timeline, "compute_only", 2, torch.zeros(1), a, b, matmuls)  # warm-up
+    steps = []
+    for _ in range(repeats):
+        run_schedule(net, timeline, "compute_only", n_steps, torch.zeros(1), a, b, matmuls)
+        steps += [s.duration_s for s in timeline.spans if s.kind == "compute"]
+    return steps
+
+
+def judged_worker(rank: int, world_size: int, payload_numel: int, n_steps: int, repeats: int, matmuls: int,
+                  dim: int, sweep_sizes: list[int], sweep_repeats: int, seed: int = 0) -> dict:
+    """Link calibration (a sweep), then the judged schedules; run over a shaped network.
+
+    Returns ``{"sweep": sweep_worker records, "runs": [{"mode", "repeat", "wall_s", "spans"}]}``;
+    ``wall_s`` is this rank's own duration from the barrier to its last span (no clock is
+    compared across ranks).
+    """
+    sweep = sweep_worker(rank, world_size, sweep_sizes, sweep_repeats, operations=("all_reduce",))
+    a, b = _operands(rank, dim, seed)
+    gen = torch.Generator().manual_seed(seed + 100 + rank)
+    payload = torch.randn(payload_numel, generator=gen).to(device())
+    timeline = Timeline(rank)
+    net = ModelledLink(None, timeline=timeline)  # bare: records spans, adds no delay
+    run_schedule(net, timeline, "overlapped", 1, payload, a, b, matmuls)  # warm-up
+    runs = []
+    for repeat in range(repeats):
+        for mode in MODES:
+            run_schedule(net, timeline, mode, n_steps, payload, a, b, matmuls)
+            spans = timeline.spans
+            runs.append({"mode": mode, "repeat": repeat, "wall_s": summarize_rank(spans)["wall_s"], "spans": spans})
+    return {"sweep": sweep, "runs": runs}
+
+
+def predict(compute_s: float, link: Link, payload_bytes: int, world_size: int, n_steps: int, mode: str) -> float:
+    """The event model's wall time of ``n_steps`` steps of ``compute_s`` each with an all-reduce over ``link``."""
+    comm_s = link.allreduce_time(payload_bytes, world_size)
+    return summarize(simulate([[compute_s] * n_steps for _ in range(world_size)], comm_s, mode))["wall_s"]
+
+
+def rate_for_ratio(ratio: float, compute_s: float, payload_bytes: int, world_size: int,
+                   mtu: int = 1500) -> float:
+    """The shaping rate (Gbit/s) at which an all-reduce of ``payload_bytes`` should take ``ratio * compute_s``.
+
+    Used only to *choose* rates that put communication at a given multiple of this machine's
+    compute step; the prediction itself uses the fitted link.
+    """
+    if not ratio > 0 or not compute_s > 0:
+        raise ValueError(f"ratio and compute_s must be > 0, got {ratio!r}, {compute_s!r}")
+    probe = ShapedLink(1.0, mtu=mtu)
+    wire_bytes = 2 * (world_size - 1) / world_size * payload_bytes
+    return wire_bytes / (ratio * compute_s * probe.payload_bytes_per_s)
+
+
+def compare(ratios=(0.5, 1.0, 2.0), *, world_size: int = 2, payload_numel: int = 1 << 20, n_steps: int = 4,
+            repeats: int = 3, matmuls: int = 12, dim: int = 384, sweep_sizes: list[int] | None = None,
+            sweep_repeats: int = 3, calibration_repeats: int = 3, seed: int = 0, timeout_s: float = 300.0) -> dict:
+    """Calibrate compute, then at each comm/compute ``ratio`` shape a network, fit it and judge the model.
+
+    Returns a dict: ``compute_s`` (median calibrated step), ``payload_bytes``, and ``rows``, one per
+    rate and schedule, with ``rate_gbit_s``, ``expected_beta_gbit_s`` (the shaper's payload
+    rate), the fitted ``alpha_s``/``beta_gbit_s`` and ``fit_rms_rel_residual``,
+    ``predicted_s``, ``measured_s`` (median over repeats of the slowest rank's wall), the
+    repeats' ``measured_min_s``/``measured_max_s`` and ``rel_error`` = measured / predicted - 1.
+    """
+    if sweep_sizes is None:
+        sweep_sizes = default_sizes(16 * 1024, 4 * payload_numel * 4)
+    payload_bytes = 4 * payload_numel
+    t0 = time.perf_counter()
+    calib = launch(compute_worker, world_size, n_steps, calibration_repeats, matmuls, dim, seed,
+                   timeout_s=timeout_s)
+    compute_s = statistics.median(t for rank_steps in calib for t in rank_steps)
+    rows = []
+    for ratio in ratios:
+        shaped = ShapedLink(round(rate_for_ratio(ratio, compute_s, payload_bytes, world_size), 4))
+        out = launch(judged_worker, world_size, payload_numel, n_steps, repeats, matmuls, dim, sweep_sizes,
+                     sweep_repeats, seed, link=shaped, timeout_s=timeout_s)
+        sweep = out[0]["sweep"]
+        fit = fit_link("all_reduce", [r["nbytes"] for r in sweep], [r["median_s"] for r in sweep], world_size)
+        for mode in MODES:
+            walls = [max(out[r]["runs"][i]["wall_s"] for r in range(world_size))
+                     for i, run in enumerate(out[0]["runs"]) if run["mode"] == mode]
+            predicted = predict(compute_s, fit.link, payload_bytes, world_size, n_steps, mode)
+            measured = statistics.median(walls)
+            rows.append({"ratio": ratio, "rate_gbit_s": shaped.rate_gbit_s,
+                         "expected_beta_gbit_s": shaped.payload_bytes_per_s / 1.25e8, "mode": mode,
+                         "alpha_s": fit.alpha_s, "beta_gbit_s": fit.beta_gbit_s,
+                         "fit_rms_rel_residual": fit.rms_rel_residual, "fit": fit.as_dict(),
+                         "comm_s": fit.link.allreduce_time(payload_bytes, world_size),
+                         "predicted_s": predicted, "measured_s": measured, "measured_min_s": min(walls),
+                         "measured_max_s": max(walls), "rel_error": measured / predicted - 1.0})
+    return {"compute_s": compute_s, "payload_bytes": payload_bytes, "world_size": world_size, "n_steps": n_steps,
+            "repeats": repeats, "rows": rows, "elapsed_s": time.perf_counter() - t0}
+
+
+def markdown_table(result: dict) -> str:
+    """A Markdown table of :func:`compare`'s rows (times in ms, rates in Gbit/s)."""
+    out = ("| rate set | β fitted | β expected | α fitted (ms) | schedule | predicted (ms) | measured (ms) "
+           "| error |\n|---:|---:|---:|---:|---|---:|---:|---:|\n")
+    for r in result["rows"]:
+        out += (f"| {r['rate_gbit_s']:.3f} | {r['beta_gbit_s']:.3f} | {r['expected_beta_gbit_s']:.3f} | "
+                f"{1e3 * r['alpha_s']:.2f} | {r['mode']} | {1e3 * r['predicted_s']:.0f} | "
+                f"{1e3 * r['measured_s']:.0f} | {100 * r['rel_error']:+.1f} % |\n")
+    return out

@@ -1,0 +1,247 @@
+"""A really slow network: every rank in its own network namespace, its NIC shaped by the kernel.
+
+:class:`ShapedLink` describes the network; :class:`ShapedNetwork` builds it and tears it down.
+Each rank gets a private network namespace holding one end of a ``veth`` pair (``eth0``,
+``10.77.0.<rank + 1>``); the other ends sit on a Linux bridge in a hub namespace, the way a
+cluster's NICs sit on a switch. The egress of every rank's ``eth0`` passes a token-bucket filter
+(``tc qdisc ... tbf rate R``), so every byte gloo sends over TCP is really throttled by the
+kernel. Nothing sleeps.
+
+Why one veth per rank and not the shared loopback: on one loopback device all ranks' traffic
+queues behind one qdisc, so a two-rank all-reduce sees half the rate in each direction. With a
+veth per rank each rank has its own full-duplex link of rate ``R``, which is what the alpha-beta
+model of :class:`~companion.comm.Link` assumes.
+
+What the shaping charges: ``tbf`` counts whole Ethernet frames (IP and TCP headers and the
+14-byte Ethernet header included), so the payload rate is ``R * mss / (mtu + 14)``, about
+0.956 R at the default MTU of 1500 (:attr:`ShapedLink.payload_bytes_per_s`).
+
+Lifetime: each namespace is held by a ``sleep`` process started with ``unshare -n``, which the
+kernel kills when the process that made it dies (``PR_SET_PDEATHSIG``); a namespace disappears
+with the last process in it. So no namespace, veth or qdisc outlives a launch, whether it ends
+normally, by an exception in a rank, by a timeout, by Ctrl-C or by the caller being killed.
+Needs root (``CAP_SYS_ADMIN`` and ``CAP_NET_ADMIN``), ``unshare``, ``nsenter``, ``ip`` and
+``tc``; without them :class:`ShapedNetwork` raises :class:`PermissionError` naming
+:class:`~companion.comm.ModelledLink` as the fallback.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+
+from .cost_model import BYTES_PER_S_PER_GBPS, Link
+
+#: Bytes of Ethernet header that ``tbf`` counts on top of each IP packet.
+ETHERNET_HEADER_BYTES = 14
+#: IPv4 (20) plus TCP with timestamps (32): the per-packet headers inside the MTU.
+IP_TCP_HEADER_BYTES = 52
+#: Name of each rank's interface inside its namespace; gloo is pinned to it.
+IFNAME = "eth0"
+_CLONE_NEWNET = 0x40000000
+_PR_SET_PDEATHSIG = 1
+_TOOLS = ("unshare", "nsenter", "ip", "tc")
+
+
+@dataclass(frozen=True)
+class ShapedLink:
+    """A network whose every rank sends at ``rate_gbit_s``, enforced by Linux traffic control.
+
+    Parameters
+    ----------
+    rate_gbit_s : float
+        The token rate of each rank's egress qdisc, in Gbit/s of Ethernet frames (> 0).
+    burst_bytes : int
+        The token bucket's depth. It must hold at least one whole frame (``mtu + 14`` bytes),
+        or a frame can never leave; a bucket much larger than a frame lets short messages pass
+        at line rate, which the fitted alpha then absorbs.
+    mtu : int
+        The MTU of every veth (576 to 65535 bytes).
+    queue_latency_s : float
+        How long a packet may wait in the qdisc before it is dropped (tbf's ``latency``); long,
+        so TCP never sees drops from the shaper itself.
+    """
+
+    rate_gbit_s: float
+    burst_bytes: int = 32 * 1024
+    mtu: int = 1500
+    queue_latency_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        r = self.rate_gbit_s
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or r <= 0:
+            raise ValueError(f"rate_gbit_s must be a finite number > 0, got {r!r}; e.g. ShapedLink(0.5)")
+        if isinstance(self.mtu, bool) or not isinstance(self.mtu, int) or not 576 <= self.mtu <= 65535:
+            raise ValueError(f"mtu must be an integer in [576, 65535], got {self.mtu!r}")
+        frame = self.mtu + ETHERNET_HEADER_BYTES
+        b = self.burst_bytes
+        if isinstance(b, bool) or not isinstance(b, int) or b < frame:
+            raise ValueError(f"burst_bytes must be an integer >= one frame (mtu + {ETHERNET_HEADER_BYTES} = "
+                             f"{frame} bytes), got {b!r}: a smaller bucket never releases a full frame and TCP "
+                             f"stalls until it times out; use the default {32 * 1024}")
+        q = self.queue_latency_s
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or not math.isfinite(q) or q <= 0:
+            raise ValueError(f"queue_latency_s must be a finite number > 0, got {q!r}")
+        object.__setattr__(self, "rate_gbit_s", float(r))
+
+    @property
+    def rate_bytes_per_s(self) -> float:
+        """The shaper's rate in bytes of frames per second."""
+        return self.rate_gbit_s * BYTES_PER_S_PER_GBPS
+
+    @property
+    def wire_efficiency(self) -> float:
+        """Payload bytes per frame byte of a full TCP segment: ``(mtu - 52) / (mtu + 14)``."""
+        return (self.mtu - IP_TCP_HEADER_BYTES) / (self.mtu + ETHERNET_HEADER_BYTES)
+
+    @property
+    def payload_bytes_per_s(self) -> float:
+        """The bandwidth a bulk TCP transfer should see: rate times :attr:`wire_efficiency`."""
+        return self.rate_bytes_per_s * self.wire_efficiency
+
+    def expected_link(self, latency_s: float) -> Link:
+        """The alpha-beta :class:`Link` this shaping should produce, given a latency (measured)."""
+        return Link(latency_s, self.payload_bytes_per_s)
+
+    def tc_args(self) -> list[str]:
+        """The ``tc qdisc add`` arguments that shape one interface."""
+        return ["tc", "qdisc", "add", "dev", IFNAME, "root", "tbf", "rate", f"{self.rate_bytes_per_s * 8:.0f}bit",
+                "burst", str(self.burst_bytes), "latency", f"{self.queue_latency_s * 1e3:.0f}ms"]
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def support_problem() -> str | None:
+    """Why a :class:`ShapedNetwork` cannot be built here, or ``None`` when it can."""
+    missing = [tool for tool in _TOOLS if shutil.which(tool) is None]
+    if missing:
+        return f"the tools {missing} are not installed (Debian: util-linux and iproute2)"
+    if os.geteuid() != 0:
+        return ("making network namespaces and qdiscs needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN); "
+                "this process runs as uid " + str(os.geteuid()))
+    return None
+
+
+class ShapedNetwork:
+    """Build the namespaces of a :class:`ShapedLink` for ``world_size`` ranks; a context manager.
+
+    ``with ShapedNetwork(link, 2) as net:`` gives ``net.holder_pids[r]``, the pid whose network
+    namespace rank ``r`` joins (:func:`join_namespace`), and ``net.address(r)``. Leaving the
+    block kills the holders, and with them the namespaces once the ranks have exited.
+    """
+
+    def __init__(self, link: ShapedLink, world_size: int) -> None:
+        if not isinstance(link, ShapedLink):
+            raise ValueError(f"link must be a comm.ShapedLink, got {link!r}")
+        if isinstance(world_size, bool) or not isinstance(world_size, int) or not 1 <= world_size <= 250:
+            raise ValueError(f"world_size must be an integer in [1, 250], got {world_size!r}")
+        self.link, self.world_size = link, world_size
+        self._holders: list[subprocess.Popen] = []
+        self.holder_pids: list[int] = []
+
+    @staticmethod
+    def address(rank: int) -> str:
+        return f"10.77.0.{rank + 1}"
+
+    def _holder(self) -> subprocess.Popen:
+        proc = subprocess.Popen(["unshare", "-n", "sleep", "infinity"], preexec_fn=_die_with_parent,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._holders.append(proc)
+        return proc
+
+    def _run(self, pid: int, *args: str) -> None:
+        out = subprocess.run(["nsenter", "-t", str(pid), "-n", "--", *args], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"`{' '.join(args)}` in namespace of pid {pid} failed: {out.stderr.strip()}")
+
+    def __enter__(self) -> "ShapedNetwork":
+        problem = support_problem()
+        if problem is not None:
+            raise PermissionError(f"cannot build a shaped network here: {problem}. Run as root, or use "
+                                  "comm.ModelledLink, which times real collectives against the alpha-beta model")
+        try:
+            hub = self._holder()
+            ranks = [self._holder() for _ in range(self.world_size)]
+            self._wait_unshared([hub, *ranks])
+            self._run(hub.pid, "ip", "link", "add", "br0", "type", "bridge")
+            self._run(hub.pid, "ip", "link", "set", "br0", "up")
+            for r, holder in enumerate(ranks):
+                port = f"port{r}"
+                self._run(holder.pid, "ip", "link", "add", IFNAME, "mtu", str(self.link.mtu), "type", "veth",
+                          "peer", "name", port, "mtu", str(self.link.mtu), "netns", str(hub.pid))
+                self._run(holder.pid, "ip", "link", "set", "lo", "up")
+                self._run(holder.pid, "ip", "addr", "add", f"{self.address(r)}/24", "dev", IFNAME)
+                self._run(holder.pid, "ip", "link", "set", IFNAME, "up")
+                self._run(holder.pid, *self.link.tc_args())
+                self._run(hub.pid, "ip", "link", "set", port, "master", "br0")
+                self._run(hub.pid, "ip", "link", "set", port, "up")
+            self.holder_pids = [h.pid for h in ranks]
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    @staticmethod
+    def _wait_unshared(holders: list[subprocess.Popen], timeout_s: float = 5.0) -> None:
+        """Wait until each holder has left the caller's namespace (``unshare`` then ``exec sleep``)."""
+        import time
+        mine = os.stat("/proc/self/ns/net").st_ino
+        deadline = time.monotonic() + timeout_s
+        for h in holders:
+            while True:
+                if h.poll() is not None:
+                    err = h.stderr.read().decode().strip() if h.stderr else ""
+                    raise PermissionError(f"`unshare -n` failed ({err or 'exit ' + str(h.returncode)}); "
+                                          "run as root, or use comm.ModelledLink")
+                try:
+                    if os.stat(f"/proc/{h.pid}/ns/net").st_ino != mine:
+                        break
+                except FileNotFoundError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"holder pid {h.pid} did not enter a new namespace in {timeout_s} s")
+                time.sleep(0.005)
+
+    def close(self) -> None:
+        """Kill every holder (idempotent); the namespaces go with the last process inside them."""
+        for h in self._holders:
+            if h.poll() is None:
+                h.kill()
+        for h in self._holders:
+            try:
+                h.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                pass
+            if h.stderr:
+                h.stderr.close()
+        self._holders.clear()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def join_namespace(holder_pid: int) -> None:
+    """Move the calling thread (a rank's main thread, before it makes any socket) into a namespace.
+
+    Threads started afterwards inherit it; gloo is pinned to :data:`IFNAME` through
+    ``GLOO_SOCKET_IFNAME``. Sockets made before the call (the rendezvous store's) stay where they
+    were, which is how the ranks still reach the caller's store on 127.0.0.1.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/proc/{holder_pid}/ns/net", os.O_RDONLY)
+    try:
+        if libc.setns(fd, _CLONE_NEWNET) != 0:
+            errno = ctypes.get_errno()
+            raise PermissionError(f"setns into the namespace of pid {holder_pid} failed: {os.strerror(errno)}; "
+                                  "run as root, or use comm.ModelledLink")
+    finally:
+        os.close(fd)
+    os.environ["GLOO_SOCKET_IFNAME"] = IFNAME
