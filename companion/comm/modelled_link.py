@@ -4,11 +4,21 @@ Every operation really runs on the process group (the tensors hold the true redu
 and its completion is held back until the time the alpha-beta model gives for the chosen
 :class:`~companion.comm.cost_model.Link`. One clock per rank serialises transfers the way a
 network card does: a transfer starts when it is issued or when the previous one is done,
-whichever is later. Waiting sleeps, so the CPU stays free for compute, as with a DMA engine.
+whichever is later. A collective completes for every rank no earlier than the last rank's
+issue plus the transfer time (each collective is followed by a tiny MAX all-reduce of the
+ranks' issue offsets since their last barrier). Waiting sleeps, so the CPU stays free for
+compute, as with a DMA engine; point-to-point waits and the ring reduce-scatter run on one
+persistent watcher thread per link.
+
+What this proves and what it does not: the reduced tensors are real, but the *time* is the
+model's; agreement between a run on a ``ModelledLink`` and the alpha-beta model only shows that
+the schedule and the bookkeeping are right. To test the model against a network, run over a
+:class:`~companion.comm.ShapedLink`.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from contextlib import contextmanager
@@ -18,6 +28,7 @@ import torch
 import torch.distributed as dist
 
 from .cost_model import Link, broadcast_sends
+from .launcher import device
 from .ring import _peers, ring_reduce_scatter_into
 from .timeline import Timeline, _intersection_length, _union
 
@@ -45,8 +56,9 @@ class Transfer:
     """
 
     def __init__(self, net: "ModelledLink", name: str, waiter, issued_s: float, start_s: float, done_s: float,
-                 nbytes: int) -> None:
-        self._net, self._waiter = net, waiter
+                 nbytes: int, last_issue=None) -> None:
+        self._net, self._waiter, self._last_issue = net, waiter, last_issue
+        self._ready_s, self._cost_s, self._resolved = start_s, done_s - start_s, net.link is None
         self.name, self.nbytes = name, nbytes
         self.issued_s, self.start_s, self.done_s = issued_s, start_s, done_s
         self.real_done_s: float | None = None
@@ -64,6 +76,7 @@ class Transfer:
         if self.end_s is not None:
             return True
         self.real_done_s = self._waiter()
+        self._net._resolve_through(self)
         _sleep_until(self.done_s)
         self.end_s = max(self.done_s, self.real_done_s)
         if self._net.timeline is not None:
@@ -74,13 +87,13 @@ class Transfer:
         return True
 
 
-def _future_waiter(work):
+def _future_waiter(work, watcher: "_Watcher"):
     """Wait for a torch ``Work`` and return when (perf_counter seconds) it really finished."""
     finished: list[float] = []
     try:
         fut = work.get_future()
-    except RuntimeError:  # point-to-point work has no future: watch it from a thread
-        return _thread_waiter(work.wait)
+    except RuntimeError:  # point-to-point work has no future: watch it from the watcher thread
+        return watcher.submit(work.wait)
     fut.add_done_callback(lambda _: finished.append(time.perf_counter()))
 
     def waiter() -> float:
@@ -91,27 +104,46 @@ def _future_waiter(work):
     return waiter
 
 
-def _thread_waiter(target, *args):
-    """Run ``target(*args)`` on a thread now; the waiter joins it and returns its finish time."""
-    box: dict = {}
+class _Watcher:
+    """One persistent thread per :class:`ModelledLink` that runs blocking calls in order.
 
-    def run() -> None:
-        try:
-            target(*args)
-        except BaseException as err:  # re-raised in wait()
-            box["error"] = err
-        box["done"] = time.perf_counter()
+    Point-to-point work has no future to watch, and the ring reduce-scatter is a sequence of
+    blocking sends and receives; both run here, one after the other, instead of on a new thread
+    per call (starting a thread costs more than a small message on a fast link).
+    """
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
 
-    def waiter() -> float:
-        thread.join()
-        if "error" in box:
-            raise box["error"]
-        return box["done"]
+    def _loop(self) -> None:
+        while True:
+            target, args, box, done = self._queue.get()
+            try:
+                target(*args)
+            except BaseException as err:  # re-raised by the waiter
+                box["error"] = err
+            box["done"] = time.perf_counter()
+            done.set()
 
-    return waiter
+    def submit(self, target, *args):
+        """Queue ``target(*args)``; return a waiter that blocks until it ran and returns its finish time."""
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="modelled-link-watcher", daemon=True)
+                self._thread.start()
+        box: dict = {}
+        done = threading.Event()
+        self._queue.put((target, args, box, done))
+
+        def waiter() -> float:
+            done.wait()
+            if "error" in box:
+                raise box["error"]
+            return box["done"]
+
+        return waiter
 
 
 class ModelledLink:
@@ -154,9 +186,19 @@ class ModelledLink:
         # The link clock and the in-flight list are shared by the caller and any thread that
         # issues sends (T3's trigger fires sends from a helper thread).
         self._lock = threading.Lock()
+        self._watcher = _Watcher()
+        self._pending: list[Transfer] = []  # modelled transfers not yet resolved, in issue order
+        self._resolve_lock = threading.Lock()
+        self._resolved_free_at = 0.0
+        # The clocks of the ranks are aligned at barriers: a collective's issue time travels as
+        # an offset from this rank's last barrier, never as a timestamp.
+        self._epoch = time.perf_counter()
+        if link is not None:
+            self.barrier()
 
     # -- the link clock -------------------------------------------------------------------
-    def _issue(self, name: str, cost_s: float, nbytes_sent: float, waiter, issued: float) -> Transfer:
+    def _issue(self, name: str, cost_s: float, nbytes_sent: float, waiter, issued: float,
+               collective: bool = False) -> Transfer:
         # the link takes the data once the backend has accepted it, after the call's host-side work
         # (checks, a copy, waking the backend's threads), which is the caller's time, not the link's
         now = time.perf_counter()
@@ -172,7 +214,50 @@ class ModelledLink:
                 self._intervals.append((start, done))
             self.bytes_sent += int(round(nbytes_sent))
             self._counter += 1
-        return Transfer(self, name, waiter, issued, start, done, int(round(nbytes_sent)))
+        last_issue = self._exchange_issue_time(now) if collective and self.link is not None else None
+        transfer = Transfer(self, name, waiter, issued, start, done, int(round(nbytes_sent)), last_issue)
+        transfer._ready_s = now
+        if self.link is not None:
+            with self._lock:
+                self._pending.append(transfer)
+        return transfer
+
+    def _resolve_through(self, transfer: Transfer) -> None:
+        """Fix the start and completion of every transfer up to ``transfer``, in issue order.
+
+        At issue, a transfer's times are provisional (this rank's clock alone). Here each starts
+        at the later of the last rank's issue (collectives) or its own (point-to-point) and the
+        end of the transfer before it on this rank's link.
+        """
+        if transfer._resolved:
+            return
+        with self._resolve_lock:
+            while not transfer._resolved:
+                with self._lock:
+                    t = self._pending.pop(0)
+                ready = t._last_issue() if t._last_issue is not None else t._ready_s
+                t.start_s = max(ready, self._resolved_free_at)
+                t.done_s = t.start_s + t._cost_s
+                t._resolved = True
+                self._resolved_free_at = t.done_s
+                with self._lock:
+                    self.link_free_at = max(self.link_free_at, t.done_s)
+
+    def _exchange_issue_time(self, now: float):
+        """Start a MAX all-reduce of this rank's issue offset; return a waiter for the latest issue time.
+
+        Offsets are seconds since each rank's last :meth:`barrier`, so no rank reads another's
+        clock. Every rank issues it right after the collective it belongs to, in the same order.
+        """
+        epoch = self._epoch
+        offset = torch.tensor([now - epoch], dtype=torch.float64, device=device())
+        work = dist.all_reduce(offset, op=dist.ReduceOp.MAX, group=self.group, async_op=True)
+
+        def last_issue() -> float:
+            work.wait()
+            return epoch + float(offset[0])
+
+        return last_issue
 
     def _cost(self, method: str, *args) -> float:
         return 0.0 if self.link is None else getattr(self.link, method)(*args)
@@ -191,8 +276,8 @@ class ModelledLink:
         now = time.perf_counter()
         work = dist.all_reduce(tensor, group=self.group, async_op=True)
         sent = 2 * (p - 1) * n / p
-        return self._finish(self._issue(name, self._cost("allreduce_time", n, p), sent, _future_waiter(work), now),
-                            async_op)
+        return self._finish(self._issue(name, self._cost("allreduce_time", n, p), sent, _future_waiter(work, self._watcher), now,
+                                           collective=True), async_op)
 
     def all_gather(self, tensor_list: list, tensor: torch.Tensor, async_op: bool = False, name: str = "all_gather"):
         """Gather every rank's ``tensor`` into ``tensor_list``; modelled as a ring all-gather."""
@@ -202,7 +287,7 @@ class ModelledLink:
         now = time.perf_counter()
         work = dist.all_gather(tensor_list, tensor, group=self.group, async_op=True)
         return self._finish(self._issue(name, self._cost("allgather_time", n * p, p), (p - 1) * n,
-                                        _future_waiter(work), now), async_op)
+                                        _future_waiter(work, self._watcher), now, collective=True), async_op)
 
     def broadcast(self, tensor: torch.Tensor, src: int, async_op: bool = False, name: str = "broadcast"):
         """Copy ``tensor`` of rank ``src`` (group rank) to every rank; modelled as a binomial tree."""
@@ -213,14 +298,14 @@ class ModelledLink:
         now = time.perf_counter()
         work = dist.broadcast(tensor, global_src, group=self.group, async_op=True)
         sent = broadcast_sends((self.rank - src) % p, p) * n
-        return self._finish(self._issue(name, self._cost("broadcast_time", n, p), sent, _future_waiter(work), now),
-                            async_op)
+        return self._finish(self._issue(name, self._cost("broadcast_time", n, p), sent, _future_waiter(work, self._watcher), now,
+                                           collective=True), async_op)
 
     def reduce_scatter(self, output: torch.Tensor, input: torch.Tensor, async_op: bool = False,
                        name: str = "reduce_scatter"):
         """Sum ``input`` of shape ``(p * k, ...)`` over ranks; this rank keeps chunk ``rank`` in ``output`` ``(k, ...)``.
 
-        Really runs a ring of ``isend``/``irecv`` on a helper thread (gloo's own
+        Really runs a ring of ``isend``/``irecv`` on the link's watcher thread (gloo's own
         ``reduce_scatter_tensor`` is an all-reduce in disguise, with twice the traffic).
         """
         p = self.world_size
@@ -231,16 +316,16 @@ class ModelledLink:
         n = input.numel() * input.element_size()
         tag = 1_000_000 + self._counter
         now = time.perf_counter()
-        waiter = _thread_waiter(ring_reduce_scatter_into, output, input, self.group, tag)
-        return self._finish(self._issue(name, self._cost("reduce_scatter_time", n, p), (p - 1) * n / p, waiter, now),
-                            async_op)
+        waiter = self._watcher.submit(ring_reduce_scatter_into, output, input, self.group, tag)
+        return self._finish(self._issue(name, self._cost("reduce_scatter_time", n, p), (p - 1) * n / p, waiter, now,
+                                        collective=True), async_op)
 
     def isend(self, tensor: torch.Tensor, dst: int, name: str = "isend", tag: int = 0) -> Transfer:
         """Send ``tensor`` to group rank ``dst``; modelled as one point-to-point message."""
         n = tensor.numel() * tensor.element_size()
         now = time.perf_counter()
         work = dist.isend(tensor, _peers(self.group)[dst], group=self.group, tag=tag)
-        return self._issue(name, self._cost("p2p_time", n), n, _future_waiter(work), now)
+        return self._issue(name, self._cost("p2p_time", n), n, _future_waiter(work, self._watcher), now)
 
     def irecv(self, tensor: torch.Tensor, src: int, name: str = "irecv", tag: int = 0) -> Transfer:
         """Receive into ``tensor`` from group rank ``src``; modelled as one point-to-point message.
@@ -250,11 +335,12 @@ class ModelledLink:
         n = tensor.numel() * tensor.element_size()
         now = time.perf_counter()
         work = dist.irecv(tensor, _peers(self.group)[src], group=self.group, tag=tag)
-        return self._issue(name, self._cost("p2p_time", n), 0, _future_waiter(work), now)
+        return self._issue(name, self._cost("p2p_time", n), 0, _future_waiter(work, self._watcher), now)
 
     def barrier(self) -> None:
-        """A real barrier (not modelled, not recorded); also lets the link clock catch up."""
+        """A real barrier (not modelled, not recorded); the ranks' clocks are aligned here."""
         dist.barrier(group=self.group)
+        self._epoch = time.perf_counter()
 
     # -- compute ----------------------------------------------------------------------------
     @contextmanager

@@ -93,10 +93,12 @@ def modelled_link_checks(rank: int, world_size: int, latency_s: float, bandwidth
     wa = net.all_reduce(a, async_op=True)
     wb = net.all_reduce(b, async_op=True)
     out["issue_s"] = time.perf_counter() - t0
+    out["t0_abs_s"] = t0  # perf_counter is one clock for every process of a machine (tests only)
     wb.wait()
     out["second_late_s"] = time.perf_counter() - wb.done_s  # >= 0: wait() never returns early
     wa.wait()
     out["first_start_s"] = wa.start_s - t0
+    out["first_start_abs_s"] = wa.start_s
     out["first_cost_s"] = wa.done_s - wa.start_s
     out["second_cost_s"] = wb.done_s - wb.start_s
     out["second_queued_s"] = wb.start_s - wa.done_s  # 0: the second waits for the link
@@ -171,3 +173,19 @@ def shaped_probe(rank: int, world_size: int, nbytes: int) -> dict:
     elapsed = time.perf_counter() - t0
     return {"netns": os.stat("/proc/self/ns/net").st_ino, "ifname": os.environ.get("GLOO_SOCKET_IFNAME"),
             "all_reduce_s": elapsed, "value": float(x[0])}
+
+
+def late_rank_stall(rank: int, world_size: int, late_rank: int, delay_s: float, latency_s: float,
+                    bandwidth: float, numel: int) -> float:
+    """Rank ``late_rank`` computes ``delay_s`` before an all-reduce on a modelled link; return when each rank's ended."""
+    from .cost_model import Link
+    from .modelled_link import ModelledLink
+
+    net = ModelledLink(Link(latency_s, bandwidth))
+    x = torch.ones(numel)
+    net.barrier()
+    t0 = time.perf_counter()
+    if rank == late_rank:
+        _busy(delay_s)
+    net.all_reduce(x)
+    return time.perf_counter() - t0
