@@ -42,3 +42,31 @@ def plot_gantt(spans: Iterable[Span], ax=None, title: str | None = None):
     if title:
         ax.set_title(title, loc="left")
     return ax
+
+
+def plot_link_fit(fits: dict, ax=None):
+    """Measured medians (points) and the fitted alpha-beta line of each fit, log-log; ``fits`` maps label -> LinkFit.
+
+    Returns the matplotlib ``Axes``.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .link_fit import coefficients
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    for label, fit in fits.items():
+        n = np.array(fit.nbytes, dtype=float)
+        (points,) = ax.plot(n, 1e3 * np.array(fit.measured_s), "o", markersize=4)
+        grid = np.geomspace(n.min(), n.max(), 100)
+        line = [sum(c * v for c, v in zip(coefficients(fit.operation, x, fit.world_size),
+                                           (fit.link.latency_s, 1 / fit.link.bandwidth_bytes_per_s))) for x in grid]
+        ax.plot(grid, 1e3 * np.array(line), color=points.get_color(), linewidth=1,
+                label=f"{label}: α {1e6 * fit.alpha_s:.0f} µs, β {fit.beta_gbit_s:.3g} Gbit/s")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("message size per rank (bytes)")
+    ax.set_ylabel("time (ms), median")
+    ax.legend(fontsize=8)
+    return ax

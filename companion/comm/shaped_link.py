@@ -43,6 +43,9 @@ ETHERNET_HEADER_BYTES = 14
 IP_TCP_HEADER_BYTES = 52
 #: Name of each rank's interface inside its namespace; gloo is pinned to it.
 IFNAME = "eth0"
+#: The default bucket holds this many seconds of the rate (at least :data:`MIN_BURST_BYTES`).
+BURST_REFILL_S = 2e-3
+MIN_BURST_BYTES = 64 * 1024
 _CLONE_NEWNET = 0x40000000
 _PR_SET_PDEATHSIG = 1
 _TOOLS = ("unshare", "nsenter", "ip", "tc")
@@ -56,10 +59,12 @@ class ShapedLink:
     ----------
     rate_gbit_s : float
         The token rate of each rank's egress qdisc, in Gbit/s of Ethernet frames (> 0).
-    burst_bytes : int
+    burst_bytes : int or None
         The token bucket's depth. It must hold at least one whole frame (``mtu + 14`` bytes),
-        or a frame can never leave; a bucket much larger than a frame lets short messages pass
-        at line rate, which the fitted alpha then absorbs.
+        or a frame can never leave. Default: what the rate refills in
+        :data:`BURST_REFILL_S` (2 ms), at least 64 KiB. A shallow bucket at a high rate starves
+        whenever the kernel's timer wakes late (a loaded machine); a deep one lets a message of
+        up to ``burst_bytes`` pass at line rate, which bends the fit at small sizes.
     mtu : int
         The MTU of every veth (576 to 65535 bytes).
     queue_latency_s : float
@@ -68,7 +73,7 @@ class ShapedLink:
     """
 
     rate_gbit_s: float
-    burst_bytes: int = 32 * 1024
+    burst_bytes: int | None = None
     mtu: int = 1500
     queue_latency_s: float = 1.0
 
@@ -79,11 +84,14 @@ class ShapedLink:
         if isinstance(self.mtu, bool) or not isinstance(self.mtu, int) or not 576 <= self.mtu <= 65535:
             raise ValueError(f"mtu must be an integer in [576, 65535], got {self.mtu!r}")
         frame = self.mtu + ETHERNET_HEADER_BYTES
+        if self.burst_bytes is None:
+            default = max(MIN_BURST_BYTES, int(r * BYTES_PER_S_PER_GBPS * BURST_REFILL_S))
+            object.__setattr__(self, "burst_bytes", default)
         b = self.burst_bytes
         if isinstance(b, bool) or not isinstance(b, int) or b < frame:
             raise ValueError(f"burst_bytes must be an integer >= one frame (mtu + {ETHERNET_HEADER_BYTES} = "
                              f"{frame} bytes), got {b!r}: a smaller bucket never releases a full frame and TCP "
-                             f"stalls until it times out; use the default {32 * 1024}")
+                             f"stalls until it times out; or leave it None for the default")
         q = self.queue_latency_s
         if isinstance(q, bool) or not isinstance(q, (int, float)) or not math.isfinite(q) or q <= 0:
             raise ValueError(f"queue_latency_s must be a finite number > 0, got {q!r}")
