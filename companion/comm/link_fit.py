@@ -5,7 +5,8 @@ size on the real process group (run it with :func:`~companion.comm.launch`, bare
 :class:`~companion.comm.ShapedLink`); :func:`fit_link` fits the alpha-beta model of
 :class:`~companion.comm.Link` to the medians by least squares on *relative* residuals (so a
 4 KiB message, where alpha dominates, weighs as much as a 64 MiB one, where beta does), with
-alpha >= 0 and 1/beta >= 0 (:func:`scipy.optimize.nnls`).
+alpha >= 0 and 1/beta >= 0, and a soft-L1 loss (:func:`scipy.optimize.least_squares`) so that
+one outlying point cannot move the fit far.
 
 The model each operation is fitted with (``n`` bytes per rank, ``p`` ranks):
 
@@ -27,13 +28,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.distributed as dist
-from scipy.optimize import nnls
+from scipy.optimize import least_squares, nnls
 
 from .cost_model import BYTES_PER_S_PER_GBPS, Link
 from .launcher import device
 from .ring import ring_reduce_scatter_into
 
 OPERATIONS = ("all_reduce", "reduce_scatter", "p2p")
+#: Relative residual beyond which :func:`fit_link`'s soft-L1 loss stops growing quadratically.
+ROBUST_SCALE = 0.1
 
 
 def default_sizes(smallest: int = 4 * 1024, largest: int = 64 * 1024 * 1024, factor: int = 4) -> list[int]:
@@ -133,6 +136,12 @@ class LinkFit:
     nbytes: tuple[int, ...]
     measured_s: tuple[float, ...]
     model_s: tuple[float, ...]
+    min_bytes: int = 0
+
+    @property
+    def fitted(self) -> tuple[bool, ...]:
+        """Which points the fit used (``nbytes >= min_bytes``)."""
+        return tuple(x >= self.min_bytes for x in self.nbytes)
 
     @property
     def rel_residuals(self) -> tuple[float, ...]:
@@ -140,7 +149,9 @@ class LinkFit:
 
     @property
     def rms_rel_residual(self) -> float:
-        return float(math.sqrt(np.mean(np.square(self.rel_residuals))))
+        """Root-mean-square relative residual over the fitted points."""
+        used = [r for r, f in zip(self.rel_residuals, self.fitted) if f]
+        return float(math.sqrt(np.mean(np.square(used))))
 
     @property
     def alpha_s(self) -> float:
@@ -154,13 +165,19 @@ class LinkFit:
         return {"operation": self.operation, "world_size": self.world_size, "alpha_s": self.alpha_s,
                 "beta_bytes_per_s": self.link.bandwidth_bytes_per_s, "beta_gbit_s": self.beta_gbit_s,
                 "nbytes": list(self.nbytes), "measured_s": list(self.measured_s), "model_s": list(self.model_s),
-                "rel_residuals": list(self.rel_residuals), "rms_rel_residual": self.rms_rel_residual}
+                "rel_residuals": list(self.rel_residuals), "rms_rel_residual": self.rms_rel_residual,
+                "min_bytes": self.min_bytes}
 
 
-def fit_link(operation: str, nbytes, times_s, world_size: int) -> LinkFit:
+def fit_link(operation: str, nbytes, times_s, world_size: int, min_bytes: int = 0) -> LinkFit:
     """Fit ``alpha`` and ``beta`` of :class:`Link` to one operation's (size, time) points.
 
-    Minimises ``sum((model(n) / t - 1)^2)`` over ``alpha >= 0`` and ``1 / beta >= 0``.
+    Minimises ``sum(rho(model(n) / t - 1))`` over ``alpha >= 0`` and ``1 / beta >= 0``, with
+    ``rho`` the soft-L1 loss of scale :data:`ROBUST_SCALE` (quadratic for small residuals),
+    started from the plain least-squares solution. Points smaller than ``min_bytes`` are kept in
+    the result (``nbytes``, ``measured_s``, ``model_s``) but left out of the fit: over a
+    :class:`~companion.comm.ShapedLink` a message that fits in the token bucket passes at line
+    rate, which no alpha and beta describe (pass ``2 * link.burst_bytes``).
     Raises ``ValueError`` for fewer than two distinct sizes or non-positive times, and when the
     points leave 1/beta at zero (time does not grow with size: no bandwidth to fit).
     """
@@ -176,20 +193,35 @@ def fit_link(operation: str, nbytes, times_s, world_size: int) -> LinkFit:
     if not np.all(np.isfinite(t)) or np.any(t <= 0):
         raise ValueError(f"times_s must be finite and > 0, got {t.tolist()}")
     design = np.array([coefficients(operation, float(x), world_size) for x in n])
-    (alpha, inv_beta), _ = nnls(design / t[:, None], np.ones_like(t))
+    used = n >= min_bytes
+    if len(np.unique(n[used])) < 2:
+        raise ValueError(f"min_bytes={min_bytes} leaves fewer than two message sizes of {n.tolist()}; "
+                         "sweep larger messages")
+    scaled = design[used] / t[used, None]
+    start, _ = nnls(scaled, np.ones(len(scaled)))  # plain least squares on relative residuals
+    if start[1] <= 0:
+        raise ValueError(f"the {operation} times do not grow with message size ({t.tolist()} s at "
+                         f"{n.tolist()} bytes): no bandwidth can be fitted; sweep larger messages")
+    # then a soft-L1 loss: a point more than ROBUST_SCALE off (a descheduled repeat, a token
+    # bucket's burst at the smallest sizes) pulls linearly, not quadratically
+    unit = np.array([max(start[0], 1e-6), max(start[1], 1e-12)])
+    robust = least_squares(lambda x: scaled @ (x * unit) - 1.0, np.where(start > 0, 1.0, 0.0) + 1e-9,
+                           bounds=(0.0, np.inf), loss="soft_l1", f_scale=ROBUST_SCALE)
+    alpha, inv_beta = robust.x * unit
     if inv_beta <= 0:
         raise ValueError(f"the {operation} times do not grow with message size ({t.tolist()} s at "
                          f"{n.tolist()} bytes): no bandwidth can be fitted; sweep larger messages")
     link = Link(float(alpha), float(1.0 / inv_beta))
     model = design @ np.array([alpha, inv_beta])
     return LinkFit(operation, world_size, link, tuple(int(x) for x in n), tuple(float(x) for x in t),
-                   tuple(float(x) for x in model))
+                   tuple(float(x) for x in model), int(min_bytes))
 
 
-def fit_sweep(records: list[dict], world_size: int) -> dict[str, LinkFit]:
+def fit_sweep(records: list[dict], world_size: int, min_bytes: int = 0) -> dict[str, LinkFit]:
     """One :class:`LinkFit` per operation from rank 0's :func:`sweep_worker` records (their medians)."""
     fits = {}
     for op in dict.fromkeys(r["operation"] for r in records):
         rows = [r for r in records if r["operation"] == op]
-        fits[op] = fit_link(op, [r["nbytes"] for r in rows], [r["median_s"] for r in rows], world_size)
+        fits[op] = fit_link(op, [r["nbytes"] for r in rows], [r["median_s"] for r in rows], world_size,
+                            min_bytes)
     return fits

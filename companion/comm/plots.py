@@ -45,7 +45,9 @@ def plot_gantt(spans: Iterable[Span], ax=None, title: str | None = None):
 
 
 def plot_link_fit(fits: dict, ax=None):
-    """Measured medians (points) and the fitted alpha-beta line of each fit, log-log; ``fits`` maps label -> LinkFit.
+    """Measured medians (points; hollow where left out of the fit) and the fitted alpha-beta line, log-log.
+
+    ``fits`` maps a label to a :class:`~companion.comm.link_fit.LinkFit`.
 
     Returns the matplotlib ``Axes``.
     """
@@ -58,7 +60,11 @@ def plot_link_fit(fits: dict, ax=None):
         _, ax = plt.subplots(figsize=(6, 4))
     for label, fit in fits.items():
         n = np.array(fit.nbytes, dtype=float)
-        (points,) = ax.plot(n, 1e3 * np.array(fit.measured_s), "o", markersize=4)
+        used = np.array(fit.fitted)
+        t_ms = 1e3 * np.array(fit.measured_s)
+        (points,) = ax.plot(n[used], t_ms[used], "o", markersize=4)
+        # points left out of the fit (inside a token bucket) are drawn hollow
+        ax.plot(n[~used], t_ms[~used], "o", markersize=4, markerfacecolor="none", color=points.get_color())
         grid = np.geomspace(n.min(), n.max(), 100)
         line = [sum(c * v for c, v in zip(coefficients(fit.operation, x, fit.world_size),
                                            (fit.link.latency_s, 1 / fit.link.bandwidth_bytes_per_s))) for x in grid]

@@ -121,7 +121,8 @@ def compare(ratios=(0.5, 1.0, 2.0), *, world_size: int = 2, payload_numel: int =
         out = launch(judged_worker, world_size, payload_numel, n_steps, repeats, matmuls, dim, sweep_sizes,
                      sweep_repeats, seed, link=shaped, timeout_s=timeout_s)
         sweep = out[0]["sweep"]
-        fit = fit_link("all_reduce", [r["nbytes"] for r in sweep], [r["median_s"] for r in sweep], world_size)
+        fit = fit_link("all_reduce", [r["nbytes"] for r in sweep], [r["median_s"] for r in sweep], world_size,
+                       min_bytes=2 * shaped.burst_bytes)
         for mode in MODES:
             walls = [max(out[r]["runs"][i]["wall_s"] for r in range(world_size))
                      for i, run in enumerate(out[0]["runs"]) if run["mode"] == mode]
