@@ -22,7 +22,7 @@ from multiprocessing.connection import wait as wait_for_ready
 import torch
 import torch.distributed as dist
 
-from .shaped_link import ShapedLink, ShapedNetwork, join_namespace
+from .shaped_link import ShapedLink, ShapedNetwork, join_namespace, join_user_namespace
 
 #: Environment variables that size the thread pools of the numerical libraries.
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -79,13 +79,20 @@ def _exit_when_orphaned(parent_pid: int) -> None:
 
 
 def _worker_main(fn, rank, world_size, args, port, backend, threads_per_rank, conn, parent_pid, init_timeout_s,
-                 netns_pid=None):
+                 netns_pid=None, userns_pid=None):
     """Entry point of one worker process (runs in the child).
 
     With ``netns_pid`` (a :class:`~companion.comm.shaped_link.ShapedNetwork` holder) the rank
     connects to the caller's store first, then moves into that namespace, so gloo's sockets go
-    over the shaped veth while the store's stays on the caller's loopback.
+    over the shaped veth while the store's stays on the caller's loopback. With ``userns_pid``
+    (unprivileged mode) it first joins that user namespace, while it is still single-threaded.
     """
+    userns_error = None
+    if userns_pid is not None:
+        try:
+            join_user_namespace(userns_pid)
+        except PermissionError:
+            userns_error = traceback.format_exc()
     try:
         os.setpgid(0, 0)  # own process group: the caller can kill this worker with its descendants
     except OSError:
@@ -103,6 +110,9 @@ def _worker_main(fn, rank, world_size, args, port, backend, threads_per_rank, co
     sys.stdout = _ForwardedStream(send, rank, "stdout")
     sys.stderr = _ForwardedStream(send, rank, "stderr")
     torch.set_num_threads(threads_per_rank)
+    if userns_error is not None:
+        send(("error", rank, (time.time(), userns_error)))
+        return
     try:
         store = dist.TCPStore("127.0.0.1", port, world_size, False, timedelta(seconds=init_timeout_s))
         if netns_pid is not None:
@@ -219,7 +229,8 @@ def launch(fn, world_size: int, *args, backend: str = "gloo", timeout_s: float =
                         target=_worker_main,
                         args=(fn, rank, world_size, args, store.port, backend, threads_per_rank, sender,
                               os.getpid(), min(timeout_s, 300.0),
-                              None if network is None else network.holder_pids[rank]),
+                              None if network is None else network.holder_pids[rank],
+                              None if network is None else network.user_ns_pid),
                         name=f"comm-rank-{rank}", daemon=True)
                     proc.start()
                     sender.close()

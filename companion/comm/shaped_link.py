@@ -20,9 +20,11 @@ Lifetime: each namespace is held by a ``sleep`` process started with ``unshare -
 kernel kills when the process that made it dies (``PR_SET_PDEATHSIG``); a namespace disappears
 with the last process in it. So no namespace, veth or qdisc outlives a launch, whether it ends
 normally, by an exception in a rank, by a timeout, by Ctrl-C or by the caller being killed.
-Needs root (``CAP_SYS_ADMIN`` and ``CAP_NET_ADMIN``), ``unshare``, ``nsenter``, ``ip`` and
-``tc``; without them :class:`ShapedNetwork` raises :class:`PermissionError` naming
-:class:`~companion.comm.ModelledLink` as the fallback.
+Needs ``unshare``, ``nsenter``, ``ip`` and ``tc``, and either root or a kernel that lets an
+ordinary user make a user namespace (``unshare -rn``): then the namespaces live inside one user
+namespace in which we are root, and each rank joins it before its network namespace. Where
+neither works, :class:`ShapedNetwork` raises :class:`PermissionError` naming
+:class:`~companion.comm.ModelledLink` as the fallback; nothing falls back silently.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ IFNAME = "eth0"
 BURST_REFILL_S = 2e-3
 MIN_BURST_BYTES = 64 * 1024
 _CLONE_NEWNET = 0x40000000
+_CLONE_NEWUSER = 0x10000000
 _PR_SET_PDEATHSIG = 1
 _TOOLS = ("unshare", "nsenter", "ip", "tc")
 
@@ -127,14 +130,28 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _user_namespaces_work() -> bool:
+    """Whether this (non-root) user may make a user namespace with a network namespace inside."""
+    try:
+        out = subprocess.run(["unshare", "-rn", "true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0
+
+
 def support_problem() -> str | None:
-    """Why a :class:`ShapedNetwork` cannot be built here, or ``None`` when it can."""
+    """Why a :class:`ShapedNetwork` cannot be built here, or ``None`` when it can.
+
+    As root the namespaces are made directly; otherwise inside an unprivileged user namespace
+    (``unshare -rn``), where the kernel allows those.
+    """
     missing = [tool for tool in _TOOLS if shutil.which(tool) is None]
     if missing:
         return f"the tools {missing} are not installed (Debian: util-linux and iproute2)"
-    if os.geteuid() != 0:
-        return ("making network namespaces and qdiscs needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN); "
-                "this process runs as uid " + str(os.geteuid()))
+    if os.geteuid() != 0 and not _user_namespaces_work():
+        return (f"this process runs as uid {os.geteuid()}, not root, and `unshare -rn` (an unprivileged "
+                "user namespace) is not permitted here (kernel.unprivileged_userns_clone or "
+                "user.max_user_namespaces)")
     return None
 
 
@@ -154,19 +171,29 @@ class ShapedNetwork:
         self.link, self.world_size = link, world_size
         self._holders: list[subprocess.Popen] = []
         self.holder_pids: list[int] = []
+        #: the pid whose user namespace the ranks join first (unprivileged mode), else None
+        self.user_ns_pid: int | None = None
+        self._unprivileged = os.geteuid() != 0
 
     @staticmethod
     def address(rank: int) -> str:
         return f"10.77.0.{rank + 1}"
 
-    def _holder(self) -> subprocess.Popen:
-        proc = subprocess.Popen(["unshare", "-n", "sleep", "infinity"], preexec_fn=_die_with_parent,
+    def _holder(self, hub: bool = False) -> subprocess.Popen:
+        if not self._unprivileged:
+            cmd = ["unshare", "-n"]
+        elif hub:  # a user namespace (we are root inside it) holding the hub's network namespace
+            cmd = ["unshare", "-rn"]
+        else:  # a network namespace owned by the hub's user namespace
+            cmd = ["nsenter", "-t", str(self.user_ns_pid), "-U", "--preserve-credentials", "unshare", "-n"]
+        proc = subprocess.Popen([*cmd, "sleep", "infinity"], preexec_fn=_die_with_parent,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._holders.append(proc)
         return proc
 
     def _run(self, pid: int, *args: str) -> None:
-        out = subprocess.run(["nsenter", "-t", str(pid), "-n", "--", *args], capture_output=True, text=True)
+        user = ["-U", "--preserve-credentials"] if self._unprivileged else []
+        out = subprocess.run(["nsenter", "-t", str(pid), *user, "-n", "--", *args], capture_output=True, text=True)
         if out.returncode != 0:
             raise RuntimeError(f"`{' '.join(args)}` in namespace of pid {pid} failed: {out.stderr.strip()}")
 
@@ -176,9 +203,12 @@ class ShapedNetwork:
             raise PermissionError(f"cannot build a shaped network here: {problem}. Run as root, or use "
                                   "comm.ModelledLink, which times real collectives against the alpha-beta model")
         try:
-            hub = self._holder()
+            hub = self._holder(hub=True)
+            self._wait_unshared([hub])
+            if self._unprivileged:
+                self.user_ns_pid = hub.pid
             ranks = [self._holder() for _ in range(self.world_size)]
-            self._wait_unshared([hub, *ranks])
+            self._wait_unshared(ranks)
             self._run(hub.pid, "ip", "link", "add", "br0", "type", "bridge")
             self._run(hub.pid, "ip", "link", "set", "br0", "up")
             for r, holder in enumerate(ranks):
@@ -234,6 +264,20 @@ class ShapedNetwork:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def join_user_namespace(holder_pid: int) -> None:
+    """Join the user namespace of ``holder_pid`` (unprivileged mode); the process must be single-threaded."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/proc/{holder_pid}/ns/user", os.O_RDONLY)
+    try:
+        if libc.setns(fd, _CLONE_NEWUSER) != 0:
+            errno = ctypes.get_errno()
+            raise PermissionError(f"setns into the user namespace of pid {holder_pid} failed: "
+                                  f"{os.strerror(errno)} (a process must be single-threaded to join one); "
+                                  "run as root, or use comm.ModelledLink")
+    finally:
+        os.close(fd)
 
 
 def join_namespace(holder_pid: int) -> None:

@@ -150,3 +150,18 @@ def test_nothing_survives_the_caller_being_killed(leaves_nothing, tmp_path):
     assert ready.exists(), "the workers never started"
     proc.kill()
     proc.wait(timeout=10)
+
+
+@needs_shaping
+def test_the_unprivileged_path_builds_the_network_in_a_user_namespace(leaves_nothing, monkeypatch):
+    # as root we can take the path a laptop user takes: `unshare -rn`, then the ranks join that
+    # user namespace before their network namespaces (seen working as uid 65534 on this kind of
+    # machine; a test cannot run as another user here, the interpreter lives under /root)
+    if not shaped_link._user_namespaces_work():
+        pytest.skip("user namespaces are not permitted here")
+    monkeypatch.setattr(shaped_link.os, "geteuid", lambda: 1000)
+    nbytes = 1024 * 1024
+    link = ShapedLink(0.25)
+    out = comm.launch(selftest.shaped_probe, 2, nbytes, link=link, timeout_s=60)
+    assert [r["value"] for r in out] == [3.0, 3.0]
+    assert min(r["all_reduce_s"] for r in out) > 0.9 * (nbytes - link.burst_bytes) / link.payload_bytes_per_s
