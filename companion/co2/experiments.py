@@ -116,3 +116,9 @@ def throughput_table(results: list, field: str = "throughput") -> dict:
     for r in results:
         table.setdefault(r.method, []).append((r.bandwidth_bytes_per_s, getattr(r, field)))
     return {m: tuple(np.array(v) for v in zip(*sorted(rows))) for m, rows in table.items()}
+
+
+def torchrun_job(n_steps: int = 16, local_steps: int = 4):
+    """A small CO2 run for :mod:`companion.comm.torchrun`: ``(run_specs, (task, [spec]))``, bare gloo."""
+    spec = RunSpec(Schedule.co2(local_steps), n_steps, None, name="co2 torchrun")
+    return run_specs, (TaskConfig(), [spec])

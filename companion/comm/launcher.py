@@ -316,28 +316,44 @@ def _collect(processes, conns, deadline, timeout_s) -> list:
     return [results[r] for r in range(world_size)]
 
 
-def run_under_torchrun(fn, *args):
+def run_under_torchrun(fn, *args, out: str | None = None, threads_per_rank: int | None = 1):
     """Run ``fn(rank, world_size, *args)`` in a process started by ``torchrun`` and return its result.
 
     Reads ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` from the environment torchrun sets; uses
-    NCCL (one GPU per local rank) when CUDA is available and gloo otherwise. For example, on each
-    of two machines::
+    NCCL (one GPU per local rank) when CUDA is available and gloo otherwise, and limits torch to
+    ``threads_per_rank`` threads as :func:`launch` does (``None`` leaves it alone). With ``out``,
+    rank 0 gathers every rank's result (``dist.gather_object``) and writes them, in rank order,
+    as JSON to ``out`` (:func:`~companion.comm.results.write_results`), so a torchrun run can be
+    compared with :func:`launch`. For a real two-node run, on each of the two machines::
 
-        torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d \\
-                 --rdzv-endpoint HOST:29500 my_script.py
+        torchrun --nnodes 2 --nproc-per-node 1 --rdzv-backend c10d \\
+                 --rdzv-endpoint HOST:29500 --rdzv-id overlap \\
+                 -m companion.comm.torchrun --job companion.diloco.runner:torchrun_job \\
+                 --out diloco.json
 
-    where ``my_script.py`` calls ``comm.run_under_torchrun(worker_fn, ...)``.
+    (:mod:`companion.comm.torchrun` names the worker through a job factory.)
     """
     for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         if var not in os.environ:
-            raise RuntimeError(f"{var} is not set: run_under_torchrun must be called in a process started by torchrun")
+            raise RuntimeError(f"{var} is not set: run_under_torchrun must be called in a process started by "
+                               "torchrun (on one machine, use comm.launch instead)")
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    if threads_per_rank is not None:
+        torch.set_num_threads(threads_per_rank)
     dist.init_process_group(backend, rank=rank, world_size=world_size)
     try:
-        return fn(rank, world_size, *args)
+        result = fn(rank, world_size, *args)
+        if out is not None:
+            from .results import write_results
+
+            gathered = [None] * world_size if rank == 0 else None
+            dist.gather_object(result, gathered, dst=0)
+            if rank == 0:
+                write_results(out, gathered, how=f"torchrun, {world_size} ranks, {backend}")
+        return result
     finally:
         dist.destroy_process_group()
 

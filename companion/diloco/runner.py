@@ -192,3 +192,14 @@ def _gather(spec: RunSpec, results: list[dict]) -> RunResult:
 def outer_flat(params: dict[str, torch.Tensor]) -> torch.Tensor:
     """All parameters of a ``{name: tensor}`` dict as one fp32 vector, in name order."""
     return flatten([params[k] for k in sorted(params)])
+
+
+def torchrun_job(steps: int = 24, method: str = "diloco", n_fragments: int = 2, tau: int = 1,
+                 bits: int | None = 4):
+    """A small Streaming DiLoCo run for :mod:`companion.comm.torchrun`: ``(train_many, ([spec],))``.
+
+    Bare gloo (no modelled link): the losses and bytes depend only on the seed, so a torchrun
+    run and a :func:`companion.comm.launch` run must agree exactly.
+    """
+    spec = RunSpec(method=method, steps=steps, H=12, n_fragments=n_fragments, tau=tau, alpha=0.5, bits=bits)
+    return train_many, ([spec],)
