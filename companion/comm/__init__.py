@@ -3,6 +3,8 @@
 - :func:`launch` runs a worker function on several processes with ``torch.distributed`` set up;
   :func:`run_under_torchrun` runs the same function under ``torchrun``.
 - :class:`Link` is the alpha-beta cost model of ring collectives.
+- :class:`Schedule` (:mod:`~companion.comm.events`) is the book's one event model of overlapped
+  schedules: every chapter that simulates compute beside communication plays it out there.
 - :class:`ModelledLink` runs real collectives and completes them at the modelled time.
 - :class:`Timeline`, :func:`summarize` and :func:`plot_gantt` record and judge overlap.
 - :func:`ring_reduce_scatter`, :func:`ring_all_gather`: collectives written with ``isend``/``irecv``.
@@ -11,6 +13,7 @@
 
 from .cost_model import (BYTES_PER_S_PER_GBPS, Link, bandwidth_for_utilization, broadcast_sends, compute_utilization,
                          critical_bandwidth, overlap_bounds)
+from .events import LAST, Run, Schedule
 from .launcher import WorkerError, device, launch, run_under_torchrun
 from .modelled_link import ModelledLink, Transfer
 from .plots import plot_gantt
@@ -19,7 +22,7 @@ from .ring import ring_all_gather, ring_reduce_scatter
 from .timeline import Span, Timeline, summarize
 
 __all__ = [
-    "BYTES_PER_S_PER_GBPS", "Link", "bandwidth_for_utilization", "compute_utilization", "ModelledLink", "QuantizedTensor", "Span", "Timeline", "Transfer",
+    "BYTES_PER_S_PER_GBPS", "LAST", "Link", "Run", "Schedule", "bandwidth_for_utilization", "compute_utilization", "ModelledLink", "QuantizedTensor", "Span", "Timeline", "Transfer",
     "WorkerError", "broadcast_sends", "critical_bandwidth", "dequantize", "device", "launch", "overlap_bounds",
     "plot_gantt", "quantize", "quantized_all_reduce", "ring_all_gather", "ring_reduce_scatter",
     "run_under_torchrun", "summarize",
