@@ -94,7 +94,7 @@ def test_contention_counts_the_union_of_transfers_once():
     # is [0, 3], so with c = 1 it lasts 4 + 3 = 7 s (not 4 + 2 + 2).
     s = Schedule(2, contention=1.0)
     s.send(0, 1, 2.0)
-    wait = s.compute(1, 1.0, thread="host")
+    wait = s.compute(1, 1.0, thread="host", contended=False)
     s.send(1, 0, 2.0, after=[wait])
     gemm = s.compute(0, 4.0)
     assert s.run().end_s[gemm] == pytest.approx(7.0)
