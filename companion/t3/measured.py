@@ -121,8 +121,9 @@ class MeasuredRun:
 
     def closed_form_s(self) -> float:
         """The closed form for the repeat shown, each ring step charged its issue and addition
-        overheads: ``G + C_RS`` for sequential; ``g' + (p-1) max(g', x')`` with
-        ``g' = (1 + c) g`` for the ring-ordered fine schedule with one chunk per step."""
+        overheads: ``G + C_RS`` for sequential; ``g + (p-1) max(g + c min(g, x'), x')`` for the
+        ring-ordered fine schedule with one chunk per step (``c`` stretches a chunk by its
+        overlap with the send in flight, as the event model does)."""
         p, c = self.world_size, self.run.contention
         rs = self.link.reduce_scatter_time(self.out_bytes, p)
         # the closed form has one GEMM time and one overhead: the slowest rank's
@@ -133,5 +134,5 @@ class MeasuredRun:
             return sequential_time(groups[0], rs + (p - 1) * overhead)
         if self.has_closed_form:
             g, x = chunk_times(sum(groups), rs, p)
-            return pipelined_time(g, x + overhead, p, gemm_slowdown=c)
+            return pipelined_time(g, x + overhead, p, contention=c)
         raise ValueError("the closed form covers the sequential schedule and the fine one with one chunk per step")
