@@ -11,8 +11,9 @@
 - :func:`quantize`, :func:`dequantize`, :func:`quantized_all_reduce`: low-bit payloads.
 """
 
-from .cost_model import (BYTES_PER_S_PER_GBPS, Link, bandwidth_for_utilization, broadcast_sends, compute_utilization,
-                         critical_bandwidth, overlap_bounds)
+from .cost_model import (BYTES_PER_S_PER_GBPS, DATA_PARALLEL_HIDDEN_FRACTION, Link, bandwidth_for_utilization,
+                         broadcast_sends, compute_utilization, critical_bandwidth, data_parallel_utilization,
+                         overlap_bounds)
 from .events import LAST, Run, Schedule
 from .launcher import WorkerError, device, launch, run_under_torchrun
 from .modelled_link import ModelledLink, Transfer
@@ -22,8 +23,8 @@ from .ring import ring_all_gather, ring_reduce_scatter
 from .timeline import Span, Timeline, summarize
 
 __all__ = [
-    "BYTES_PER_S_PER_GBPS", "LAST", "Link", "Run", "Schedule", "bandwidth_for_utilization", "compute_utilization", "ModelledLink", "QuantizedTensor", "Span", "Timeline", "Transfer",
-    "WorkerError", "broadcast_sends", "critical_bandwidth", "dequantize", "device", "launch", "overlap_bounds",
+    "BYTES_PER_S_PER_GBPS", "DATA_PARALLEL_HIDDEN_FRACTION", "LAST", "Link", "Run", "Schedule", "bandwidth_for_utilization", "compute_utilization", "ModelledLink", "QuantizedTensor", "Span", "Timeline", "Transfer",
+    "WorkerError", "broadcast_sends", "critical_bandwidth", "data_parallel_utilization", "dequantize", "device", "launch", "overlap_bounds",
     "plot_gantt", "quantize", "quantized_all_reduce", "ring_all_gather", "ring_reduce_scatter",
     "run_under_torchrun", "summarize",
 ]
