@@ -178,11 +178,11 @@ class Schedule:
     # -- playing ----------------------------------------------------------------------------
     def _lanes(self, op: Op) -> tuple:
         if op.kind == "collective":
-            return tuple((r, d) for r in op.ranks for d in (("out", "in") if self.duplex else ("link",)))
+            return tuple(("link", r, d) for r in op.ranks for d in (("out", "in") if self.duplex else ("both",)))
         src, dst = op.ranks
-        lanes = [(src, "out" if self.duplex else "link")]
+        lanes = [("link", src, "out" if self.duplex else "both")]
         if op.charge_receiver:
-            lanes.append((dst, "in" if self.duplex else "link"))
+            lanes.append(("link", dst, "in" if self.duplex else "both"))
         return tuple(lanes)
 
     def run(self) -> Run:
@@ -194,7 +194,7 @@ class Schedule:
         for op in self.ops:
             for d in op.after:
                 children[d].append(op.id)
-        busy: set = set()  # threads (rank, name) and link directions (rank, direction) in use
+        busy: set = set()  # threads ("thread", rank, name) and link directions ("link", rank, d) in use
         queues: dict = {}  # thread -> heap of (ready, priority, id)
         comm_queue: list = []  # ready communication ops, heap of (ready, priority, id)
         in_flight: list[list[tuple[float, float]]] = [[] for _ in range(self.n_ranks)]
@@ -220,7 +220,7 @@ class Schedule:
                     last = max(range(len(same_rank)), key=lambda k: (end[same_rank[k]], k))
                     name = thread[same_rank[last]]
             thread[i] = name
-            heapq.heappush(queues.setdefault((op.ranks[0], name), []), key)
+            heapq.heappush(queues.setdefault(("thread", op.ranks[0], name), []), key)
 
         def dispatch(now: float) -> None:
             for res, queue in queues.items():
@@ -262,8 +262,10 @@ class Schedule:
                         push(now + extra, "done", i)
                         continue
                 end[i] = now
-                busy.discard((op.ranks[0], thread[i])) if op.kind == "compute" else busy.difference_update(
-                    self._lanes(op))
+                if op.kind == "compute":
+                    busy.discard(("thread", op.ranks[0], thread[i]))
+                else:
+                    busy.difference_update(self._lanes(op))
                 for child in children[i]:
                     waiting[child] -= 1
                     if not waiting[child]:

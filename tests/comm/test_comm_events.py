@@ -149,3 +149,12 @@ def test_bad_input_names_the_problem():
         Schedule(0)
     with pytest.raises(ValueError, match="contention"):
         Schedule(1, contention=-0.1)
+
+
+def test_a_thread_named_like_a_link_direction_is_still_a_thread():
+    # compute on a thread called "out" runs beside the rank's outgoing send: both [0, 1]
+    s = Schedule(2)
+    c = s.compute(0, 1.0, thread="out")
+    m = s.send(0, 1, 1.0)
+    run = s.run()
+    assert (run.start_s[c], run.start_s[m]) == (0.0, 0.0)
