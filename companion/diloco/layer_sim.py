@@ -77,18 +77,23 @@ def simulate_utilization(
             last[:] = [sched.compute(0, pending[0], after=last + pending[1])]
         pending[0], pending[1] = 0.0, []
 
+    gated_steps: set[int] = set()
     for s in range(n_steps):
+        sending = set(syncs.get(s % period, ()))
+        if not sending and s not in gated_steps:  # a step with nothing to wait for or send
+            pending[0] += L * (fwd + bwd)
+            continue
         for layer in range(L):
             if (s, layer) in gate:  # this forward waits for its layer's (outer) reduction
                 flush()
                 pending[1] = [gate[s, layer]]
             pending[0] += fwd
-        sending = set(syncs.get(s % period, ()))
         for layer in reversed(range(L)):
             pending[0] += bwd
             if layer in sending:  # its (outer) gradient leaves now, behind what is queued
                 flush()
                 gate[s + 1 + delay, layer] = sched.collective([0], layer_s, after=last, name=f"sync {layer}")
+                gated_steps.add(s + 1 + delay)
     flush()
     # the run ends when the last compute step and every message in flight are done; merged
     # sums round differently from step-by-step ones, so clip the last ulp above 1
