@@ -62,21 +62,24 @@ def pipeline_schedule(compute_s: float, comm_s: float, n_chunks: int) -> list[In
     """Split a step into ``n_chunks`` equal pieces; each piece's transfer starts when its compute
     is done and the link is free. ``n_chunks = 1`` is the sequential schedule.
 
-    Returns the intervals in issue order; the makespan is the last ``end``.
+    Played out by the book's one event model (:class:`companion.comm.Schedule`, one rank, one
+    link). Returns the intervals in issue order; the makespan is the last ``end``.
     """
+    from companion.comm.events import Schedule  # torch is imported only when a schedule is drawn
+
     if not isinstance(n_chunks, (int, np.integer)) or n_chunks < 1:
         raise ValueError(f"n_chunks must be a positive integer, got {n_chunks!r}")
     overlap_bounds(compute_s, comm_s)  # validates
     c, m = compute_s / n_chunks, comm_s / n_chunks
-    spans: list[Interval] = []
-    link_free = 0.0
-    for i in range(n_chunks):
-        done = (i + 1) * c
-        spans.append(Interval("compute", i * c, done))
-        start = max(done, link_free)
-        link_free = start + m
-        spans.append(Interval("comm", start, link_free))
-    return spans
+    sched = Schedule(1)
+    prev: tuple[int, ...] = ()
+    for i in range(int(n_chunks)):
+        chunk = sched.compute(0, c, after=prev, name=f"compute {i}")
+        sched.collective([0], m, after=[chunk], name=f"transfer {i}")
+        prev = (chunk,)
+    run = sched.run()
+    return [Interval("compute" if op.kind == "compute" else "comm", start, end)
+            for op, start, end in zip(run.ops, run.start_s, run.end_s)]
 
 
 def pipeline_makespan(compute_s: float, comm_s: float, n_chunks: int) -> float:

@@ -9,9 +9,11 @@ The paper reports no step time ``T``, no model size and no latency for this tabl
 prediction calibrates the two unknowns of the ring all-reduce's cost, in units of ``T``,
 ``c_p = 2(p−1)·ℓ + 2(p−1)/p · S/W``, from data-parallel's own numbers:
 
-1. if CO2 at τ = 48 runs at the compute-bound rate and data-parallel pays its whole all-reduce
-   every step, ``throughput_CO2 / throughput_DP = (T + c_128)/T`` gives ``c_128``;
-2. data-parallel's scalability ratio ``(T + c_16)/(T + c_128)`` then gives ``c_16``;
+1. if CO2 at τ = 48 runs at the compute-bound rate and data-parallel hides its all-reduce behind
+   the backward pass, the book's one utilisation model
+   (:func:`companion.comm.data_parallel_utilization`: ``e_p = max(0, c_p − (2/3)·T)`` exposed
+   per step), ``throughput_CO2 / throughput_DP = (T + e_128)/T`` gives ``c_128``;
+2. data-parallel's scalability ratio ``(T + e_16)/(T + e_128)`` then gives ``c_16``;
 3. two equations, two unknowns: ``S/W`` (bandwidth term) and ``ℓ`` (latency per ring step).
 
 CO2's ratios at τ = 12 and 48 are then *predicted*, not fitted, for an assumed payload ratio
@@ -24,6 +26,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from companion.comm import DATA_PARALLEL_HIDDEN_FRACTION, data_parallel_utilization
 
 from .overlap import check_local_steps
 
@@ -90,9 +94,18 @@ class ScalabilityPrediction:
 
 
 def calibrate_ring(p_small: int = 16, p_big: int = 128) -> tuple:
-    """``(S/(W·T), ℓ/T)`` solved from data-parallel's throughput gap and scalability ratio."""
-    c_big = paper_value("co2_words_per_s_tau48") / paper_value("dp_words_per_s") - 1.0
-    c_small = paper_value("dp_ratio") * (1.0 + c_big) - 1.0
+    """``(S/(W·T), ℓ/T)`` solved from data-parallel's throughput gap and scalability ratio.
+
+    Data-parallel exposes ``e_p = c_p − 2/3`` steps per step (the one utilisation model; both
+    all-reduces of the paper's setting are longer than the backward pass, which is checked).
+    """
+    hidden = DATA_PARALLEL_HIDDEN_FRACTION
+    e_big = paper_value("co2_words_per_s_tau48") / paper_value("dp_words_per_s") - 1.0
+    e_small = paper_value("dp_ratio") * (1.0 + e_big) - 1.0
+    if e_small <= 0 or e_big <= 0:
+        raise ValueError(f"the paper's numbers leave data-parallel no exposed communication "
+                         f"(e_16={e_small:.3g} T, e_128={e_big:.3g} T): nothing to calibrate on")
+    c_small, c_big = e_small + hidden, e_big + hidden
     # [f_small, 2(p_small−1)] · [x, y] = c_small ;  [f_big, 2(p_big−1)] · [x, y] = c_big
     a = np.array([[ring_factor(p_small), 2.0 * (p_small - 1)],
                   [ring_factor(p_big), 2.0 * (p_big - 1)]])
@@ -107,8 +120,8 @@ def predict_paper_scalability(local_steps=(12, 48), *, payload_ratio: float = 1.
                               ) -> ScalabilityPrediction:
     """Predict CO2's scalability ratios of :data:`PAPER_SCALABILITY` from the condition.
 
-    Per-GPU utilisation at ``p`` GPUs: CO2 ``τ / max(τ, c_p)``, data-parallel ``1/(1 + c_p)``
-    (``c_p`` in units of T, CO2's with the bandwidth term scaled by ``payload_ratio``). The
+    Per-GPU utilisation at ``p`` GPUs: CO2 ``τ / max(τ, c_p)``, data-parallel
+    ``1/(1 + max(0, c_p − 2/3))`` (:func:`companion.comm.data_parallel_utilization`; ``c_p`` in units of T, CO2's with the bandwidth term scaled by ``payload_ratio``). The
     scalability ratio is utilisation at 128 over utilisation at 16.
     """
     if not (isinstance(payload_ratio, (int, float)) and payload_ratio > 0):
@@ -122,7 +135,7 @@ def predict_paper_scalability(local_steps=(12, 48), *, payload_ratio: float = 1.
 
     co2_c = {p: comm(p, payload_ratio) for p in (p_small, p_big)}
     co2 = {tau: (tau / max(tau, co2_c[p_big])) / (tau / max(tau, co2_c[p_small])) for tau in taus}
-    dp = (1.0 + comm(p_small, 1.0)) / (1.0 + comm(p_big, 1.0))
+    dp = data_parallel_utilization(1.0, comm(p_big, 1.0)) / data_parallel_utilization(1.0, comm(p_small, 1.0))
     return ScalabilityPrediction(bandwidth_term=x, latency_term=y,
                                  payload_ratio=float(payload_ratio), comm_over_step=co2_c,
                                  min_local_steps=max(1, math.ceil(co2_c[p_big])),

@@ -3,6 +3,8 @@
 - :func:`launch` runs a worker function on several processes with ``torch.distributed`` set up;
   :func:`run_under_torchrun` runs the same function under ``torchrun``.
 - :class:`Link` is the alpha-beta cost model of ring collectives.
+- :class:`Schedule` (:mod:`~companion.comm.events`) is the book's one event model of overlapped
+  schedules: every chapter that simulates compute beside communication plays it out there.
 - :class:`ModelledLink` runs real collectives and completes them at the modelled time.
 - :class:`ShapedLink` makes the network really slow: :func:`launch` runs the ranks in network
   namespaces whose NICs the kernel throttles (``tc ... tbf``); :mod:`.link_fit` measures alpha, beta.
@@ -11,8 +13,10 @@
 - :func:`quantize`, :func:`dequantize`, :func:`quantized_all_reduce`: low-bit payloads.
 """
 
-from .cost_model import (BYTES_PER_S_PER_GBPS, Link, bandwidth_for_utilization, broadcast_sends, compute_utilization,
-                         critical_bandwidth, overlap_bounds)
+from .cost_model import (BYTES_PER_S_PER_GBPS, DATA_PARALLEL_HIDDEN_FRACTION, Link, bandwidth_for_utilization,
+                         broadcast_sends, compute_utilization, critical_bandwidth, data_parallel_utilization,
+                         overlap_bounds)
+from .events import LAST, Run, Schedule
 from .launcher import WorkerError, device, launch, run_under_torchrun
 from .modelled_link import ModelledLink, Transfer
 from .shaped_link import ShapedLink, ShapedNetwork
@@ -22,8 +26,10 @@ from .ring import ring_all_gather, ring_reduce_scatter
 from .timeline import Span, Timeline, summarize
 
 __all__ = [
-    "BYTES_PER_S_PER_GBPS", "Link", "bandwidth_for_utilization", "compute_utilization", "ModelledLink", "QuantizedTensor", "ShapedLink", "ShapedNetwork", "Span", "Timeline", "Transfer",
-    "WorkerError", "broadcast_sends", "critical_bandwidth", "dequantize", "device", "launch", "overlap_bounds",
+    "BYTES_PER_S_PER_GBPS", "DATA_PARALLEL_HIDDEN_FRACTION", "LAST", "Link", "Run", "Schedule",
+    "bandwidth_for_utilization", "compute_utilization", "ModelledLink", "QuantizedTensor", "ShapedLink",
+    "ShapedNetwork", "Span", "Timeline", "Transfer", "WorkerError", "broadcast_sends", "critical_bandwidth",
+    "data_parallel_utilization", "dequantize", "device", "launch", "overlap_bounds",
     "plot_gantt", "quantize", "quantized_all_reduce", "ring_all_gather", "ring_reduce_scatter",
     "run_under_torchrun", "summarize",
 ]

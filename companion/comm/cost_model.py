@@ -158,6 +158,33 @@ def compute_utilization(compute_s: float, comm_s: float, hideable_s: float) -> f
     return compute_s / (compute_s + max(0.0, comm_s - hideable_s))
 
 
+#: The share of a data-parallel training step behind which its gradient all-reduce can hide: the
+#: backward pass, 2/3 of the step by the 6N rule (2N FLOPs per token forward, 4N backward). A
+#: bucketed all-reduce (DDP's) reduces a layer's gradient as soon as that layer's backward is
+#: done, so it runs beside the rest of the backward; the next forward needs the reduced
+#: gradients (through the optimiser step), so nothing hides behind it. The book's one answer
+#: to "how much of data-parallel's communication is hidden", used by ``comm``, ``diloco`` and
+#: ``co2``. (Per layer, the last bucket to leave is the first the next forward needs, so a
+#: tail stays exposed: :mod:`companion.diloco.layer_sim` models it.)
+DATA_PARALLEL_HIDDEN_FRACTION = 2.0 / 3.0
+
+
+def data_parallel_utilization(step_s: float, comm_s: float, *, bucketed: bool = True) -> float:
+    """Compute utilisation of data-parallel training: ``T / (T + max(0, c - h T))``.
+
+    ``step_s`` is ``T``, the compute of one step; ``comm_s`` is ``c``, its gradient
+    all-reduce, which for a ring over ``p`` workers is :meth:`Link.allreduce_time`,
+    ``2 (p - 1) (alpha + n / (p beta))``: latency enters once per ring step, ``2 (p - 1)``
+    times, not once. ``h`` is :data:`DATA_PARALLEL_HIDDEN_FRACTION` for a bucketed all-reduce
+    (``bucketed=True``, the default and what DDP does) and 0 for one blocking all-reduce after
+    the backward pass (``bucketed=False``), which hides nothing.
+    """
+    hidden = DATA_PARALLEL_HIDDEN_FRACTION if bucketed else 0.0
+    if not (math.isfinite(step_s) and step_s > 0):
+        raise ValueError(f"step_s must be a finite number > 0, got {step_s!r}")
+    return compute_utilization(step_s, comm_s, hidden * step_s)
+
+
 def bandwidth_for_utilization(wire_bytes: float, compute_s: float, hideable_s: float, utilization: float) -> float:
     """Bytes/s needed so that moving ``wire_bytes`` per step keeps :func:`compute_utilization` at ``utilization``.
 

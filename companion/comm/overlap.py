@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from .cost_model import Link
+from .events import Schedule
 from .launcher import device
 from .modelled_link import ModelledLink
 from .timeline import Span, Timeline, summarize
@@ -105,74 +106,69 @@ def model_spans(compute_s: list[float], comm_s: float, mode: str, rank: int = 0)
     """The timeline the model predicts for one rank, given each step's compute time and the comm time.
 
     ``sequential``: compute, then communicate; ``overlapped``: both start together and the step
-    ends when the longer one does; ``compute_only``: compute back to back. For several ranks
-    see :func:`simulate`.
+    ends when the longer one does; ``compute_only``: compute back to back. It is :func:`simulate`
+    for one rank, relabelled ``rank``.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if not comm_s >= 0:
         raise ValueError(f"comm_s must be >= 0, got {comm_s!r}")
-    spans, t = [], 0.0
     for step, c in enumerate(compute_s):
         if not c >= 0:
             raise ValueError(f"compute times must be >= 0, got {c!r} at step {step}")
-        spans.append(Span(rank, f"step {step}", "compute", t, t + c))
-        if mode == "sequential":
-            spans.append(Span(rank, f"all_reduce {step}", "comm", t + c, t + c + comm_s))
-            t += c + comm_s
-        elif mode == "overlapped":
-            spans.append(Span(rank, f"all_reduce {step}", "comm", t, t + comm_s))
-            t += max(c, comm_s)
-        else:
-            t += c
-    return spans
+    return [Span(rank, s.name, s.kind, s.start_s, s.end_s) for s in simulate([list(compute_s)], comm_s, mode)]
 
 
 def simulate(compute_s: list[list[float]], comm_s: float, mode: str,
-             issue_s: list[list[float]] | None = None) -> list[Span]:
+             issue_s: list[list[float]] | None = None, *, contention: float = 0.0) -> list[Span]:
     """The model's timeline of every rank: ``compute_s[r][k]`` is rank ``r``'s compute time in step ``k``.
 
     ``issue_s[r][k]`` (default 0) is the host time rank ``r`` spends issuing step ``k``'s
-    all-reduce before the link takes it. Each rank follows the schedule on its own link clock (a
-    transfer starts when issued or when the previous one is done and lasts ``comm_s``); a
-    collective cannot complete on any rank before every rank has issued it, which is how one
-    slow rank holds the others back.
+    all-reduce before the link takes it. The schedule is played out by the book's one event
+    model (:class:`~companion.comm.events.Schedule`): the all-reduce of a step is one
+    collective over all ranks, which starts when the *last* rank has issued it and every link is
+    free, lasts ``comm_s`` seconds and completes on every rank together. So a late rank holds
+    the others back: no rank leaves step ``k`` before (last issue) + ``comm_s``.
+    ``contention`` is ``c`` of :class:`~companion.comm.ModelledLink`: an overlapped compute
+    step is stretched by ``c`` times its overlap with the all-reduce in flight.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if not compute_s or len({len(steps) for steps in compute_s}) != 1:
         raise ValueError("compute_s must hold the same number of steps for every rank")
+    if not comm_s >= 0:
+        raise ValueError(f"comm_s must be >= 0, got {comm_s!r}")
     ranks = range(len(compute_s))
     n_steps = len(compute_s[0])
     if issue_s is None:
         issue_s = [[0.0] * n_steps for _ in ranks]
     if len(issue_s) != len(compute_s) or any(len(steps) != n_steps for steps in issue_s):
         raise ValueError("issue_s must have the shape of compute_s")
-    clock = [0.0 for _ in ranks]
-    free = [0.0 for _ in ranks]
-    spans: list[Span] = []
+    sched = Schedule(len(compute_s), contention=contention)
+    last: list[tuple[int, ...]] = [() for _ in ranks]  # what each rank's next step waits for
     for step in range(n_steps):
-        c = [compute_s[r][step] for r in ranks]
         if mode == "compute_only":
             for r in ranks:
-                spans.append(Span(r, f"step {step}", "compute", clock[r], clock[r] + c[r]))
-                clock[r] += c[r]
+                last[r] = (sched.compute(r, compute_s[r][step], after=last[r], name=f"step {step}"),)
             continue
-        i = [issue_s[r][step] for r in ranks]
-        # sequential: compute, issue, transfer; overlapped: issue, then compute beside the transfer
-        issue_at = [clock[r] + (c[r] if mode == "sequential" else 0.0) for r in ranks]
-        last_issue = max(issue_at[r] + i[r] for r in ranks)
+        issued, computed = [], []
         for r in ranks:
-            compute_at = clock[r] if mode == "sequential" else clock[r] + i[r]
-            spans.append(Span(r, f"step {step}", "compute", compute_at, compute_at + c[r]))
-            if i[r] > 0:
-                spans.append(Span(r, f"issue all_reduce {step}", "compute", issue_at[r], issue_at[r] + i[r]))
-            start = max(issue_at[r] + i[r], free[r])
-            free[r] = start + comm_s
-            end = max(free[r], last_issue)
-            spans.append(Span(r, f"all_reduce {step}", "comm", start, end))
-            clock[r] = max(end, compute_at + c[r])
-    return spans
+            # sequential: compute, issue, transfer; overlapped: issue, then compute beside the transfer
+            after = last[r]
+            if mode == "sequential":
+                after = (sched.compute(r, compute_s[r][step], after=after, name=f"step {step}"),)
+            if issue_s[r][step] > 0:
+                after = (sched.compute(r, issue_s[r][step], after=after, name=f"issue all_reduce {step}",
+                                       contended=False),)
+            issued.append(after)
+            if mode == "overlapped":
+                computed.append(sched.compute(r, compute_s[r][step], after=after, name=f"step {step}"))
+        reduce = sched.collective(ranks, comm_s, after=[d for deps in issued for d in deps],
+                                  name=f"all_reduce {step}")
+        for r in ranks:
+            last[r] = (reduce, computed[r]) if mode == "overlapped" else (reduce,)
+    spans = sched.run().spans()
+    return sorted(spans, key=lambda s: s.rank)  # rank by rank, each in issue order (a stable sort)
 
 
 def _step_of(span: Span) -> int:

@@ -32,11 +32,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from companion.comm.cost_model import DATA_PARALLEL_HIDDEN_FRACTION
+
 METHODS = ("data_parallel", "diloco", "streaming", "streaming_overlap", "streaming_overlap_fp4")
 
-#: Share of a step's FLOPs in the backward pass (6N rule: 2N forward, 4N backward); the reduction
-#: of a layer's (outer) gradients starts as soon as its backward finishes, so it can hide there.
-BACKWARD_FRACTION = 2.0 / 3.0
+#: Share of a step a sync can hide behind without overlapped steps: the backward pass, 2/3 of
+#: the step. It is the book's one answer for data-parallel training,
+#: :data:`companion.comm.DATA_PARALLEL_HIDDEN_FRACTION` (see its reason there); a (Streaming)
+#: DiLoCo sync reduces layer by layer behind the last backward the same way.
+BACKWARD_FRACTION = DATA_PARALLEL_HIDDEN_FRACTION
 #: Bits per communicated value: bf16 unless the method quantises to 4-bit floats.
 DEFAULT_BITS = 16
 FP4_BITS = 4
@@ -125,7 +129,9 @@ def utilization(
 ):
     """Compute utilisation ``CU = K T / (K T + exposed)`` at ``bandwidth_gbps`` (scalar or array).
 
-    ``latency_s`` adds a fixed cost to every sync. Returns a float for a scalar bandwidth, else
+    ``latency_s`` adds a fixed cost to every sync: the sync's whole latency, ``2 (p - 1) alpha``
+    for a ring all-reduce over ``p`` workers (:meth:`companion.comm.Link.allreduce_time`).
+    For ``data_parallel`` this is :func:`companion.comm.data_parallel_utilization`. Returns a float for a scalar bandwidth, else
     an array of the same shape, each value in ``(0, 1]``.
     """
     if latency_s < 0:

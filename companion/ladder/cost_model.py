@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from companion.comm.events import Schedule
+
 
 class Interval(NamedTuple):
     """One busy interval of the modelled schedule, in seconds from the start."""
@@ -46,26 +48,27 @@ def schedule(
     ``compute_s[j]`` and ``comm_s[j]`` are module ``j``'s compute and all-reduce times in seconds.
     ``ladder`` is one flag for every module, or one per module (True: module ``j`` reads the stream
     without module ``j-1``, as :func:`companion.ladder.reads_stale_stream` says for a hybrid).
-    Returns the compute and comm intervals in the order they start.
+    Played out by the book's one event model (:class:`companion.comm.Schedule`, one rank whose
+    link carries one all-reduce at a time). Returns the compute and comm intervals module by
+    module (``h0, AR0, h1, AR1, ...``).
     """
     _check_times(compute_s, comm_s)
     stale = [bool(ladder)] * len(compute_s) if isinstance(ladder, bool) else [bool(f) for f in ladder]
     if len(stale) != len(compute_s):
         raise ValueError(f"need one ladder flag per module: {len(stale)} flags for {len(compute_s)} modules")
-    compute_end: list[float] = []
-    comm_end: list[float] = []
-    out: list[Interval] = []
+    sched = Schedule(1)
+    computes: list[int] = []
+    reduces: list[int] = []
     for j, (c, a) in enumerate(zip(compute_s, comm_s)):
         lag = 2 if stale[j] else 1  # module j waits for all-reduce j - lag
         # 1. Compute starts when the rank is free and the input's last all-reduce has landed.
-        start = max(compute_end[-1] if compute_end else 0.0, comm_end[j - lag] if j >= lag else 0.0)
-        compute_end.append(start + c)
-        out.append(Interval(f"h{j}", "compute", start, start + c))
+        after = ([computes[-1]] if computes else []) + ([reduces[j - lag]] if j >= lag else [])
+        computes.append(sched.compute(0, c, after=after, name=f"h{j}"))
         # 2. The all-reduce starts when the output exists and the link is free.
-        comm_start = max(compute_end[-1], comm_end[-1] if comm_end else 0.0)
-        comm_end.append(comm_start + a)
-        out.append(Interval(f"AR{j}", "comm", comm_start, comm_start + a))
-    return out
+        reduces.append(sched.collective([0], a, after=[computes[-1]], name=f"AR{j}"))
+    run = sched.run()
+    return [Interval(op.name, "compute" if op.kind == "compute" else "comm", start, end)
+            for op, start, end in zip(run.ops, run.start_s, run.end_s)]
 
 
 def makespan(compute_s: Sequence[float], comm_s: Sequence[float], *, ladder: bool | Sequence[bool]) -> float:

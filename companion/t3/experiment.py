@@ -24,40 +24,10 @@ from companion import comm
 from companion.comm import Link, ModelledLink, Timeline
 
 from .layout import check_rows, item_rows, make_layout
-from .measured import MeasuredRun, median as _median
+from .measured import MeasuredRun, ScheduleRun, median as _median
 from .schedules import run_schedule
 
 __all__ = ["ScheduleRun", "ExperimentSpec", "MeasuredRun", "link_for_ratio", "schedule_worker", "run_experiment"]
-
-
-@dataclass(frozen=True)
-class ScheduleRun:
-    """One setting of the experiment.
-
-    Attributes
-    ----------
-    schedule : str
-        ``"sequential"``, ``"coarse"`` or ``"fine"``.
-    chunks : int
-        Row chunks per block (see :func:`companion.t3.layout.make_layout`).
-    comm_ratio : float
-        ``C_RS / G``: the link is chosen so that the ring reduce-scatter takes this many times
-        the GEMM time measured alone.
-    contention : float
-        ``c`` of the modelled link: overlapped GEMM stretched by ``c`` times the overlap.
-    """
-
-    schedule: str
-    chunks: int = 1
-    comm_ratio: float = 1.0
-    contention: float = 0.0
-
-    def __post_init__(self) -> None:
-        make_layout(self.schedule, 1, self.chunks)  # validates schedule and chunks
-        if not self.comm_ratio > 0:
-            raise ValueError(f"comm_ratio must be > 0, got {self.comm_ratio!r}")
-        if not self.contention >= 0:
-            raise ValueError(f"contention must be >= 0, got {self.contention!r}")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""One measured setting of the experiment, and the model's replay of it."""
+"""One setting of the experiment (:class:`ScheduleRun`), its measurement, and the model's replay of it.
+
+:mod:`~companion.t3.experiment` imports this module, never the reverse.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from companion.comm import Link, Span
 
@@ -11,10 +13,7 @@ from .layout import make_layout
 from .pipeline_model import chunk_times, pipelined_time, sequential_time
 from .schedule_model import ScheduleTrace, simulate_ring
 
-if TYPE_CHECKING:
-    from .experiment import ScheduleRun
-
-__all__ = ["MeasuredRun", "median"]
+__all__ = ["MeasuredRun", "ScheduleRun", "median"]
 
 
 def median(values) -> float:
@@ -24,6 +23,36 @@ def median(values) -> float:
         raise ValueError("median of an empty sequence")
     mid = len(ordered) // 2
     return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+@dataclass(frozen=True)
+class ScheduleRun:
+    """One setting of the experiment.
+
+    Attributes
+    ----------
+    schedule : str
+        ``"sequential"``, ``"coarse"`` or ``"fine"``.
+    chunks : int
+        Row chunks per block (see :func:`companion.t3.layout.make_layout`).
+    comm_ratio : float
+        ``C_RS / G``: the link is chosen so that the ring reduce-scatter takes this many times
+        the GEMM time measured alone.
+    contention : float
+        ``c`` of the modelled link: overlapped GEMM stretched by ``c`` times the overlap.
+    """
+
+    schedule: str
+    chunks: int = 1
+    comm_ratio: float = 1.0
+    contention: float = 0.0
+
+    def __post_init__(self) -> None:
+        make_layout(self.schedule, 1, self.chunks)  # validates schedule and chunks
+        if not self.comm_ratio > 0:
+            raise ValueError(f"comm_ratio must be > 0, got {self.comm_ratio!r}")
+        if not self.contention >= 0:
+            raise ValueError(f"contention must be >= 0, got {self.contention!r}")
 
 
 @dataclass(frozen=True)
@@ -92,8 +121,9 @@ class MeasuredRun:
 
     def closed_form_s(self) -> float:
         """The closed form for the repeat shown, each ring step charged its issue and addition
-        overheads: ``G + C_RS`` for sequential; ``g' + (p-1) max(g', x')`` with
-        ``g' = (1 + c) g`` for the ring-ordered fine schedule with one chunk per step."""
+        overheads: ``G + C_RS`` for sequential; ``g + (p-1) max(g + c min(g, x'), x')`` for the
+        ring-ordered fine schedule with one chunk per step (``c`` stretches a chunk by its
+        overlap with the send in flight, as the event model does)."""
         p, c = self.world_size, self.run.contention
         rs = self.link.reduce_scatter_time(self.out_bytes, p)
         # the closed form has one GEMM time and one overhead: the slowest rank's
@@ -104,5 +134,5 @@ class MeasuredRun:
             return sequential_time(groups[0], rs + (p - 1) * overhead)
         if self.has_closed_form:
             g, x = chunk_times(sum(groups), rs, p)
-            return pipelined_time(g, x + overhead, p, gemm_slowdown=c)
+            return pipelined_time(g, x + overhead, p, contention=c)
         raise ValueError("the closed form covers the sequential schedule and the fine one with one chunk per step")

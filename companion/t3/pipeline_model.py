@@ -5,13 +5,23 @@ Notation (one rank of a p-way tensor-parallel group):
 - ``G``: the whole producer GEMM, in isolation, seconds;
 - ``C_RS``: the ring reduce-scatter of its output, ``(p-1) (alpha + S / (p beta))``;
 - ``g = G / p`` and ``x = C_RS / (p-1)``: one chunk of GEMM and one ring step;
-- ``g' = (1 + gamma_g) g`` and ``x' = (1 + gamma_c) x``: the same under contention, when the
-  GEMM and the transfer share cores and memory bandwidth;
+- ``g' = (1 + gamma_g) g`` and ``x' = (1 + gamma_c) x``: the same under the T3 paper's
+  measured slowdowns, a fixed factor on every chunk (the paper measures a GEMM and a
+  collective sharing compute units for the GEMM's whole duration);
+- ``c``: the book's one contention definition (:mod:`companion.comm.events`,
+  :class:`~companion.comm.ModelledLink`): a chunk is stretched by ``c`` times its *actual*
+  overlap with transfers in flight. Chunk 0 overlaps nothing; chunk ``k >= 1`` overlaps
+  ``min(g', x')`` of the send before it (the link is busy throughout when ``x' > g'``), so it
+  lasts ``g'' = g' + c min(g', x')``;
 - ``r``: the reduction of the last received partial, left exposed at the end.
 
 The sequential schedule takes ``G + C_RS``.  The pipelined (T3) schedule computes the chunk
 that must leave first, sends it the moment it is done, and computes the next chunk while the
-first is on the wire: ``g' + (p-1) max(g', x') + r``.
+first is on the wire: ``g' + (p-1) max(g'', x') + r`` (``g'' = g'`` when ``c = 0``). The two
+contention quantities differ: at ``p = 8``, ``C_RS = G/2`` a slowdown ``gamma_g = 1`` gives
+0.75x, a stretch ``c = 1`` (whose chunk 0 runs alone) gives 1.00x. Both forms equal
+:func:`~companion.t3.schedule_model.simulate_schedule` with the chunk times scaled by
+``1 + gamma_g`` and contention ``c`` (tested).
 """
 
 from __future__ import annotations
@@ -59,8 +69,9 @@ def pipelined_time(
     final_reduce_s: float = 0.0,
     gemm_slowdown: float = 0.0,
     comm_slowdown: float = 0.0,
+    contention: float = 0.0,
 ) -> float:
-    """``g' + (p-1) max(g', x') + r``: the ring-ordered fine-grained schedule.
+    """``g' + (p-1) max(g' + c min(g', x'), x') + r``: the ring-ordered fine-grained schedule.
 
     Parameters
     ----------
@@ -73,7 +84,11 @@ def pipelined_time(
     final_reduce_s : float
         ``r``, the exposed reduction of the last partial (0 with near-memory reduction).
     gemm_slowdown, comm_slowdown : float
-        ``gamma_g`` and ``gamma_c`` >= 0, the contention slowdowns of the overlapped chunks.
+        ``gamma_g`` and ``gamma_c`` >= 0, the T3 paper's slowdowns: every chunk of GEMM and every
+        ring step is ``1 + gamma`` times longer, whatever it overlaps.
+    contention : float
+        ``c >= 0``, the book's contention: an overlapped chunk is stretched by ``c`` times its
+        overlap with the transfer in flight (module docstring).
     """
     _check_nonnegative(
         chunk_gemm_s=chunk_gemm_s,
@@ -81,11 +96,13 @@ def pipelined_time(
         final_reduce_s=final_reduce_s,
         gemm_slowdown=gemm_slowdown,
         comm_slowdown=comm_slowdown,
+        contention=contention,
     )
     _check_world_size(world_size)
     g = (1.0 + gemm_slowdown) * chunk_gemm_s
     x = (1.0 + comm_slowdown) * step_s
-    return g + (world_size - 1) * max(g, x) + final_reduce_s
+    overlapped = g + contention * min(g, x)  # chunks 1..p-1 each run beside one send
+    return g + (world_size - 1) * max(overlapped, x) + final_reduce_s
 
 
 def ideal_overlap_time(gemm_s: float, reduce_scatter_s: float, world_size: int) -> float:

@@ -15,15 +15,18 @@ from .schedule_model import ScheduleTrace, simulate_schedule, trace_spans
 __all__ = ["speedup_curve", "plot_speedup_curves", "model_trace", "plot_model_gantt"]
 
 
-def speedup_curve(ratios, world_size: int, *, contention: float = 0.0) -> np.ndarray:
+def speedup_curve(ratios, world_size: int, *, contention: float = 0.0, gemm_slowdown: float = 0.0) -> np.ndarray:
     """``T_seq / T_pipe`` against ``C_RS / G`` (G = 1) for a p-chunk ring pipeline.
 
-    Contention stretches every overlapped GEMM chunk by ``1 + c`` (``gamma_g = c``).
+    ``contention`` is the book's ``c`` (a chunk stretched by ``c`` times its overlap with the
+    send in flight); ``gemm_slowdown`` is the T3 paper's ``gamma_g`` (every chunk ``1 + gamma_g``
+    times longer). See :func:`~companion.t3.pipeline_model.pipelined_time`.
     """
     out = []
     for ratio in np.asarray(ratios, dtype=float):
         g, x = 1.0 / world_size, ratio / max(world_size - 1, 1)
-        out.append(sequential_time(1.0, ratio) / pipelined_time(g, x, world_size, gemm_slowdown=contention))
+        t = pipelined_time(g, x, world_size, gemm_slowdown=gemm_slowdown, contention=contention)
+        out.append(sequential_time(1.0, ratio) / t)
     return np.array(out)
 
 

@@ -1,29 +1,34 @@
 """An event-driven model of the three schedules: what the closed form abstracts, step by step.
 
-It replays, in model time, exactly what a rank of :mod:`companion.t3.schedules` does:
+It replays, in model time, exactly what a rank of :mod:`companion.t3.schedules` does, as
+operations of the book's one event model (:class:`companion.comm.Schedule`):
 
-1. the GEMM runs its groups back to back (:class:`~companion.t3.layout.ScheduleLayout`);
+1. the GEMM runs its groups back to back on the rank's GEMM thread
+   (:class:`~companion.t3.layout.ScheduleLayout`);
 2. a row chunk's send fires the moment its counter is full: its own GEMM rows are written and,
    past ring step 0, the partial sum from the left neighbour has arrived and been added; the
-   firing thread then spends ``issue_s`` handing the send to the link;
-3. one link clock per rank serialises the sends (start = max(fire time, link free));
-4. a GEMM group is stretched by ``contention`` times its overlap with transfers in flight,
-   the rule of :class:`companion.comm.ModelledLink`;
-5. the partial a rank receives for its chunk ``(s+1, j)`` lands when its left neighbour's send
-   of ``(s, j)`` completes.  :func:`simulate_ring` gives each rank its own GEMM times;
+   firing thread (whichever filled the counter: the GEMM thread, which then delays its next
+   group, or the receiving thread) spends ``issue_s`` handing the send to the link;
+3. each rank's outgoing link serialises its sends, first come, first served;
+4. a GEMM group is stretched by ``contention`` times its overlap with the rank's sends in flight,
+   the one contention definition of :mod:`companion.comm.events`;
+5. the partial a rank receives for its chunk ``(s+1, j)`` lands ``wake_s`` after its left
+   neighbour's send of ``(s, j)`` completes (the receiver posts a raw ``irecv``, which
+   :class:`~companion.comm.ModelledLink` does not charge, so the send is not charged to the
+   receiver's link either). :func:`simulate_ring` gives each rank its own GEMM times;
    :func:`simulate_schedule` makes all ranks alike.
 
-With one chunk per ring step and no contention it reproduces
-:func:`~companion.t3.pipeline_model.pipelined_time` exactly (tested).
+With one chunk per ring step it reproduces
+:func:`~companion.t3.pipeline_model.pipelined_time` exactly, with and without contention (tested).
 """
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 from typing import Sequence
 
 from companion.comm import Span
+from companion.comm.events import LAST, Schedule
 
 from .layout import ScheduleLayout, block_of
 
@@ -46,17 +51,6 @@ class ScheduleTrace:
     layout: ScheduleLayout
     total_s: float
     events: tuple[tuple[int, str, str, float, float, tuple | None], ...]
-
-
-def _overlap(start: float, end: float, intervals: list[tuple[float, float]]) -> float:
-    """Length of [start, end] covered by the union of ``intervals``."""
-    covered, cursor = 0.0, start
-    for lo, hi in sorted(intervals):
-        lo, hi = max(lo, cursor), min(hi, end)
-        if hi > lo:
-            covered += hi - lo
-            cursor = hi
-    return covered
 
 
 def _check(layout: ScheduleLayout, group_s, step_s, reduce_s, contention, issue_s) -> None:
@@ -109,65 +103,49 @@ def simulate_ring(
         _check(layout, group_s[rank], step_s, reduce_s, contention, issue_s[rank])
         if not wake_s[rank] >= 0:
             raise ValueError(f"wake_s must be >= 0, got {wake_s[rank]!r}")
-    last_step = p - 1
-    heap: list = []
-    order = 0
+    # The ring as operations of the book's one event model. Each rank has a GEMM thread and a
+    # receiving thread; a chunk fires (adds the partial in, hands the send to the link) on
+    # whichever thread completes its counter: the GEMM thread (then the next GEMM group waits,
+    # priority -1) or the receiving thread (the GEMM does not wait).
+    sched = Schedule(p, contention=contention)
+    gemm: list[list[int]] = [[] for _ in range(p)]
+    for r in range(p):  # the GEMM groups run back to back; they never wait for data
+        for i, t in enumerate(group_s[r]):
+            gemm[r].append(sched.compute(r, t, after=gemm[r][-1:], name=f"gemm {i}", thread="gemm"))
+    group_of = {item: (i, k) for i, group in enumerate(layout.groups) for k, item in enumerate(layout.groups[i])}
+    arrival: dict = {}  # (rank, item) -> the op after which the rank's receiving thread holds it
+    fires: list = []  # (op id, rank, item, reduce seconds)
+    for step in range(p):
+        for r in range(p):
+            for item in sorted(i for i in group_of if i[0] == step):
+                index, position = group_of[item]
+                after = [gemm[r][index]] + ([arrival[r, item]] if step > 0 else [])
+                spent = reduce_s if step > 0 else 0.0
+                last = step == p - 1
+                fire = sched.compute(r, spent + (0.0 if last else issue_s[r]), after=after, thread=LAST,
+                                     contended=False, priority=position - len(layout.groups[index]) - 1,
+                                     name="fire")
+                fires.append((fire, r, item, spent))
+                if last:
+                    continue
+                right = (r + 1) % p
+                # T3's receiver posts a raw irecv, which ModelledLink does not charge
+                send = sched.send(r, right, step_s, after=[fire], name="send", charge_receiver=False)
+                fires.append((send, r, item, None))
+                arrival[right, (step + 1, item[1])] = sched.compute(
+                    right, wake_s[right], after=[send], thread="recv", contended=False, name="wake")
+    run = sched.run()
     events: list = []
-    local = [set() for _ in range(p)]
-    arrived = [set() for _ in range(p)]
-    transfers: list[list[tuple[float, float]]] = [[] for _ in range(p)]
-    link_free = [0.0] * p
-    finished = 0.0
-
-    def push(time: float, kind: str, rank: int, payload) -> None:
-        nonlocal order
-        heapq.heappush(heap, (time, order, kind, rank, payload))
-        order += 1
-
-    def fire_if_ready(rank: int, item, now: float) -> float:
-        """Fire ``item`` on ``rank`` if its counter is full; return the time its thread spent."""
-        nonlocal finished
-        step, _ = item
-        if item not in local[rank] or (step > 0 and item not in arrived[rank]):
-            return 0.0
-        spent = reduce_s if step > 0 else 0.0
-        if spent:
-            events.append((rank, "reduce", "compute", now, now + spent, item))
-        ready = now + spent
-        if step == last_step:
-            finished = max(finished, ready)
-            return spent
-        start = max(ready + issue_s[rank], link_free[rank])
-        link_free[rank] = start + step_s
-        transfers[rank].append((start, link_free[rank]))
-        events.append((rank, "send", "comm", start, link_free[rank], item))
-        finished = max(finished, link_free[rank])
-        # the right neighbour now holds the partial of its chunk (step + 1, j)
-        right = (rank + 1) % p
-        push(link_free[rank] + wake_s[right], "arrive", right, (step + 1, item[1]))
-        return spent + issue_s[rank]
-
-    for rank in range(p):
-        push(group_s[rank][0], "gemm", rank, (0, 0.0))
-    while heap:
-        now, _, kind, rank, payload = heapq.heappop(heap)
-        if kind == "arrive":
-            arrived[rank].add(payload)
-            fire_if_ready(rank, payload, now)  # fired by the receiving thread: the GEMM does not wait
-            continue
-        index, start = payload
-        end = now + contention * _overlap(start, now, transfers[rank])
-        events.append((rank, f"gemm {index}", "compute", start, end, None))
-        finished = max(finished, end)
-        # The GEMM thread fills the counters of its rows; a full counter fires on this thread,
-        # so any reduction or send it issues delays the next GEMM group.
-        spent = 0.0
-        for item in layout.groups[index]:
-            local[rank].add(item)
-            spent += fire_if_ready(rank, item, end + spent)
-        if index + 1 < len(layout.groups):
-            push(end + spent + group_s[rank][index + 1], "gemm", rank, (index + 1, end + spent))
-    return ScheduleTrace(layout, finished, tuple(events))
+    for r in range(p):
+        for i, op in enumerate(gemm[r]):
+            events.append((r, f"gemm {i}", "compute", run.start_s[op], run.end_s[op], None))
+    for op, r, item, spent in fires:
+        if spent is None:
+            events.append((r, "send", "comm", run.start_s[op], run.end_s[op], item))
+        elif spent > 0:
+            events.append((r, "reduce", "compute", run.start_s[op], run.start_s[op] + spent, item))
+    events.sort(key=lambda e: (e[3], e[0]))
+    return ScheduleTrace(layout, run.makespan_s, tuple(events))
 
 
 def simulate_schedule(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from companion.co2.overlap import (allreduce_seconds, full_overlap, min_local_steps,
-                                   predicted_utilization)
+                                   predicted_utilization, simulate_rounds, simulated_utilization)
 from companion.co2.paper import (calibrate_ring, paper_value, predict_paper_scalability,
                                  ring_factor)
 from companion.co2.stability import (best_gap_penalty, contraction_factor, local_progress,
@@ -14,12 +14,35 @@ from companion.co2.stability import (best_gap_penalty, contraction_factor, local
 
 
 def test_allreduce_seconds_matches_the_condition():
-    # 1e6 params × 4 B, 1e8 B/s, 2 ms: 2·4e6/1e8 + 2e-3 = 0.082 s
-    assert allreduce_seconds(1_000_000, bytes_per_param=4, bandwidth_bytes_per_s=1e8,
-                             latency_s=2e-3) == pytest.approx(0.082)
+    # 1e6 params × 4 B, 1e8 B/s, many workers: 2·4e6/1e8 = 0.08 s
+    assert allreduce_seconds(1_000_000, bytes_per_param=4,
+                             bandwidth_bytes_per_s=1e8) == pytest.approx(0.08)
     # two workers: ring factor 2·1/2 = 1
     assert allreduce_seconds(1_000_000, bytes_per_param=4, bandwidth_bytes_per_s=1e8,
                              world_size=2) == pytest.approx(0.04)
+    # latency is paid once per ring step, 2·(p−1) times: p = 4, 2 ms: 6·(2e-3 + 4e6/(4·1e8))
+    assert allreduce_seconds(1_000_000, bytes_per_param=4, bandwidth_bytes_per_s=1e8,
+                             latency_s=2e-3, world_size=4) == pytest.approx(6 * (2e-3 + 0.01))
+    with pytest.raises(ValueError, match="needs a world_size"):
+        allreduce_seconds(1_000_000, bytes_per_param=4, bandwidth_bytes_per_s=1e8, latency_s=2e-3)
+
+
+@pytest.mark.parametrize("method", ["data_parallel", "local_sgd", "co2"])
+@pytest.mark.parametrize("comm_s", [0.0, 0.3, 0.9, 2.0, 5.0, 12.0])
+@pytest.mark.parametrize("bucketed", [True, False])
+def test_event_model_steady_state_is_the_closed_form(method, comm_s, bucketed):
+    kw = dict(comm_s=comm_s, step_s=1.0, local_steps=4, bucketed=bucketed)
+    assert simulated_utilization(method, **kw) == pytest.approx(predicted_utilization(method, **kw))
+
+
+def test_co2_round_waits_for_the_reduction_of_the_round_before():
+    # τT = 2 s, c = 3 s: all-reduces queue back to back on the link, AR_t on [2 + 3t, 5 + 3t];
+    # round t + 1 waits for AR_{t-1}, so from round 2 on a round starts every 3 s.
+    run = simulate_rounds("co2", comm_s=3.0, step_s=1.0, local_steps=2, n_rounds=5)
+    starts = [s for op, s in zip(run.ops, run.start_s) if op.name.startswith("round")]
+    assert starts == pytest.approx([0.0, 2.0, 5.0, 8.0, 11.0])
+    with pytest.raises(ValueError, match="n_rounds"):
+        simulate_rounds("co2", comm_s=3.0, step_s=1.0, n_rounds=2)
 
 
 def test_full_overlap_boundary_and_min_local_steps():
@@ -34,7 +57,10 @@ def test_full_overlap_boundary_and_min_local_steps():
 
 
 def test_predicted_utilization():
-    assert predicted_utilization("data_parallel", comm_s=3.0, step_s=1.0) == pytest.approx(0.25)
+    # bucketed data-parallel hides 2/3 of a 1 s step: 1 / (1 + 3 - 2/3) = 0.3; unbucketed 1/4
+    assert predicted_utilization("data_parallel", comm_s=3.0, step_s=1.0) == pytest.approx(0.3)
+    assert predicted_utilization("data_parallel", comm_s=3.0, step_s=1.0,
+                                 bucketed=False) == pytest.approx(0.25)
     assert predicted_utilization("local_sgd", comm_s=3.0, step_s=1.0,
                                  local_steps=3) == pytest.approx(0.5)
     assert predicted_utilization("co2", comm_s=3.0, step_s=1.0, local_steps=3) == 1.0
@@ -95,8 +121,10 @@ def test_paper_calibration_reproduces_data_parallel():
     x, y = calibrate_ring()
     c128 = 2 * 127 * y + ring_factor(128) * x
     c16 = 2 * 15 * y + ring_factor(16) * x
-    assert c128 == pytest.approx(304_736 / 22_810 - 1)  # the throughput gap
-    assert (1 + c16) / (1 + c128) == pytest.approx(0.82)  # data-parallel's ratio
+    # data-parallel exposes c - 2/3 steps per step (it hides behind the backward pass)
+    e128, e16 = c128 - 2 / 3, c16 - 2 / 3
+    assert e128 == pytest.approx(304_736 / 22_810 - 1)  # the throughput gap
+    assert (1 + e16) / (1 + e128) == pytest.approx(0.82)  # data-parallel's ratio
     assert x > 0 and y > 0
 
 

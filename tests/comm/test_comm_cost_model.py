@@ -119,3 +119,22 @@ def test_compute_utilization_and_its_inverse():
         comm.compute_utilization(1.0, 1.0, 2.0)
     with pytest.raises(ValueError, match="utilization"):
         comm.bandwidth_for_utilization(1e9, 0.1, 0.05, 0.0)
+
+
+def test_one_data_parallel_utilization_model():
+    # a 0.3 s step hides its all-reduce behind the backward pass, 2/3 x 0.3 = 0.2 s: a 0.5 s
+    # all-reduce exposes 0.3 s, CU = 0.3 / 0.6 = 0.5; without bucketing 0.3 / 0.8
+    assert comm.DATA_PARALLEL_HIDDEN_FRACTION == pytest.approx(2 / 3)
+    assert comm.data_parallel_utilization(0.3, 0.5) == pytest.approx(0.5)
+    assert comm.data_parallel_utilization(0.3, 0.5, bucketed=False) == pytest.approx(0.375)
+    assert comm.data_parallel_utilization(0.3, 0.15) == 1.0
+    with pytest.raises(ValueError, match="step_s"):
+        comm.data_parallel_utilization(0.0, 0.5)
+    # DiLoCo's and CO2's data-parallel utilisation are this one (same step, same all-reduce)
+    from companion.co2.overlap import predicted_utilization
+    from companion.diloco.utilization import utilization
+    n_params, gbps, step_s = 1e9, 100.0, 0.1
+    comm_s = 16 * n_params / (gbps * 1e9)  # DiLoCo's sync: b N bits over W bits/s
+    expected = comm.data_parallel_utilization(step_s, comm_s)
+    assert utilization("data_parallel", gbps, n_params, 24, step_s) == pytest.approx(expected)
+    assert predicted_utilization("data_parallel", comm_s=comm_s, step_s=step_s) == pytest.approx(expected)

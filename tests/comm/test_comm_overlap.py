@@ -28,12 +28,38 @@ def test_simulate_one_rank_equals_model_spans():
 
 
 def test_simulate_holds_a_fast_rank_back():
+    # Rank 0 computes 0.1 s, rank 1 0.06 s, then both all-reduce (0.08 s). The all-reduce of a
+    # step starts when the later rank (rank 0) issues it and completes on both ranks together,
+    # so every step takes 0.1 + 0.08 = 0.18 s on both: 4 x 0.18 = 0.72 s for each rank. (The
+    # old per-rank clock let rank 1 start its transfer early and end at 0.64 s.)
     spans = overlap.simulate([[0.1] * 4, [0.06] * 4], 0.08, "sequential")
     per_rank = comm.summarize(spans)["per_rank"]
     assert per_rank[0]["wall_s"] == pytest.approx(0.72)
-    assert per_rank[1]["wall_s"] == pytest.approx(0.64)  # not 4 x (0.06 + 0.08) = 0.56
+    assert per_rank[1]["wall_s"] == pytest.approx(0.72)  # not 0.64, nor 4 x (0.06 + 0.08) = 0.56
+    # rank 1 waits 0.04 s per step for rank 0 before the all-reduce starts
+    starts = [s.start_s for s in spans if s.rank == 1 and s.kind == "comm"]
+    assert starts == pytest.approx([0.1, 0.28, 0.46, 0.64])
     with pytest.raises(ValueError, match="same number of steps"):
         overlap.simulate([[0.1], [0.1, 0.1]], 0.08, "sequential")
+
+
+def test_simulate_overlapped_waits_for_the_last_issue():
+    # Overlapped: each rank issues step k's all-reduce, then computes beside it. Rank 1 spends
+    # 0.05 s issuing, so the all-reduce starts at 0.05 and ends at 0.05 + 0.08 = 0.13 on both
+    # ranks; rank 0's step ends then (compute 0.1 < 0.13), rank 1's at max(0.13, 0.05 + 0.1).
+    spans = overlap.simulate([[0.1], [0.1]], 0.08, "overlapped", issue_s=[[0.0], [0.05]])
+    per_rank = comm.summarize(spans)["per_rank"]
+    assert per_rank[0]["wall_s"] == pytest.approx(0.13)
+    assert per_rank[1]["wall_s"] == pytest.approx(0.15)
+
+
+def test_simulate_stretches_overlapped_compute_under_contention():
+    # c = 0.5: the 0.1 s step overlaps the 0.08 s all-reduce for 0.08 s, so it lasts
+    # 0.1 + 0.5 x 0.08 = 0.14 s; sequential steps overlap nothing and keep 0.1 + 0.08.
+    ovl = overlap.simulate([[0.1]], 0.08, "overlapped", contention=0.5)
+    assert comm.summarize(ovl)["wall_s"] == pytest.approx(0.14)
+    seq = overlap.simulate([[0.1]], 0.08, "sequential", contention=0.5)
+    assert comm.summarize(seq)["wall_s"] == pytest.approx(0.18)
 
 
 def _record(setting, mode, repeat, rank, compute, comm_, cpu=1.0):

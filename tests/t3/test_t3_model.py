@@ -38,13 +38,40 @@ def test_event_model_matches_closed_form(p, g, x):
     assert trace.total_s == pytest.approx(pipelined_time(g, x, p))
 
 
+@pytest.mark.parametrize("p", [2, 4, 8])
+@pytest.mark.parametrize("g, x", [(1.0, 0.4), (1.0, 1.0), (1.0, 1.6), (1.0, 3.0)])
+@pytest.mark.parametrize("c", [0.5, 1.0])
+def test_both_contention_quantities_match_the_event_model(p, g, x, c):
+    layout = make_layout("fine", p, 1)
+    # the book's c: the event model stretches each chunk by c times its overlap with sends
+    stretched = simulate_schedule(layout, [g] * p, x, contention=c).total_s
+    assert stretched == pytest.approx(pipelined_time(g, x, p, contention=c))
+    # the paper's gamma_g: every chunk (1 + gamma_g) times longer = the event model on longer chunks
+    slowed = simulate_schedule(layout, [(1 + c) * g] * p, x).total_s
+    assert slowed == pytest.approx(pipelined_time(g, x, p, gemm_slowdown=c))
+
+
+def test_the_two_contention_quantities_differ_at_the_issue_example():
+    # p = 8, C_RS = G / 2 (G = 1): g = 1/8, x = 1/14, T_seq = 1.5.
+    # gamma_g = 1: every chunk 1/4, T = 1/4 + 7 max(1/4, 1/14) = 2.0 -> 0.75x.
+    # c = 1: chunk 0 runs alone (1/8), chunks 1..7 overlap one send of 1/14 each and last
+    # 1/8 + 1/14; T = 1/8 + 7 (1/8 + 1/14) = 1.5 -> 1.00x.
+    g, x = 1 / 8, 0.5 / 7
+    assert sequential_time(1.0, 0.5) / pipelined_time(g, x, 8, gemm_slowdown=1.0) == pytest.approx(0.75)
+    assert sequential_time(1.0, 0.5) / pipelined_time(g, x, 8, contention=1.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="contention"):
+        pipelined_time(g, x, 8, contention=-1.0)
+
+
 def test_closed_form_limits():
     # communication hidden: GEMM time plus the exposed reduction
     assert pipelined_time(2.0, 1.0, 4, final_reduce_s=0.5) == pytest.approx(8.5)
     # communication bound: one chunk of GEMM, then every step
     assert pipelined_time(1.0, 2.0, 4) == pytest.approx(1.0 + 3 * 2.0)
-    # contention slows the overlapped chunk times
+    # the paper's slowdown lengthens every chunk: 1.5 + 1 x max(1.5, 1)
     assert pipelined_time(1.0, 1.0, 2, gemm_slowdown=0.5) == pytest.approx(3.0)
+    # the book's contention stretches chunk 1 by 0.5 x its overlap (1) with send 0: 1 + 1.5
+    assert pipelined_time(1.0, 1.0, 2, contention=0.5) == pytest.approx(2.5)
     with pytest.raises(ValueError, match="world_size"):
         pipelined_time(1.0, 1.0, 0)
 
