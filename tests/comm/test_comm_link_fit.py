@@ -58,7 +58,7 @@ def test_unknown_operation():
 @pytest.mark.skipif(shaped_link.support_problem() is not None, reason="no shaped link here")
 def test_the_fitted_bandwidth_of_a_shaped_link_is_the_rate_set():
     link = ShapedLink(0.4)
-    sizes = link_fit.default_sizes(64 * 1024, 4 * 2**20)
+    sizes = link_fit.default_sizes(256 * 1024, 16 * 2**20)
     records = comm.launch(link_fit.sweep_worker, 2, sizes, 3, ("all_reduce", "p2p"), link=link, timeout_s=120)
     fits = link_fit.fit_sweep(records[0], 2, 2 * link.burst_bytes)
     for op in ("all_reduce", "p2p"):
