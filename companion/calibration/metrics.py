@@ -74,8 +74,8 @@ def ace(probs, labels, n_bins: int = 15) -> float:
     Chidambaram & Ge (2024). Sparse bins count as much as full ones, so it punishes rare
     confidence levels that ECE hides.
 
-    >>> ace([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], [0, 0, 0], n_bins=10)
-    0.4
+    >>> round(ace([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], [0, 0, 0], n_bins=10), 4)  # (0.1+0.8+0.4)/3
+    0.4333
     """
     count, conf_b, acc_b = top_label_bins(probs, labels, n_bins)
     full = count > 0
