@@ -135,6 +135,18 @@ class DigitsConfig:
     test_frac: float = 0.3
 
 
+def digits_split_and_noise(y_all: np.ndarray, rate: float, seed: int, test_frac: float):
+    """The digits protocol's random choices for one ``(rate, seed)``: a train/test split, then
+    pair-flip noise on the training labels. Returns ``(train_idx, test_idx, noisy_train_labels,
+    mapping)``, where ``mapping[c]`` is the class that ``c`` is flipped to."""
+    rng = seed_everything(seed)
+    order = rng.permutation(len(y_all))
+    n_test = int(test_frac * len(y_all))
+    test, train = order[:n_test], order[n_test:]
+    y_noisy, mapping = pair_flip_noise(y_all[train], 10, rate, rng)  # corrupt, then split off cal
+    return train, test, y_noisy, mapping
+
+
 def run_digits(config: DigitsConfig = DigitsConfig(), *, progress: bool = False) -> list[dict]:
     """Pair-flip label noise on the training split of ``load_digits``; clean test set."""
     from sklearn.datasets import load_digits
@@ -145,11 +157,7 @@ def run_digits(config: DigitsConfig = DigitsConfig(), *, progress: bool = False)
     rows = []
     jobs = [(r, s) for r in config.noise_rates for s in config.seeds]
     for rate, seed in tqdm(jobs, disable=not progress, desc="digits"):
-        rng = seed_everything(seed)
-        order = rng.permutation(len(y_all))
-        n_test = int(config.test_frac * len(y_all))
-        test, train = order[:n_test], order[n_test:]
-        y_noisy, _ = pair_flip_noise(y_all[train], 10, rate, rng)  # corrupt, then split off cal
+        train, test, y_noisy, _ = digits_split_and_noise(y_all, rate, seed, config.test_frac)
         n_cal = int(0.1 * len(train))
         net = {"hidden": config.hidden, "epochs": config.epochs, "batch_size": len(train), "lr": config.lr}
         for r in _methods(x_all[train[n_cal:]], y_noisy[n_cal:], x_all[train[:n_cal]],
