@@ -125,8 +125,12 @@ class MLPClassifier:
         xt, yt = self._validate(x, y)
         gen = torch.Generator().manual_seed(int(self.seed))
         rng = np.random.default_rng(int(self.seed))
-        self.model_ = _mlp(xt.shape[1], tuple(int(h) for h in self.hidden), int(self.n_classes))
-        _init_(self.model_, gen)  # from the local generator: the global one is left alone
+        # nn.Linear draws a default init from torch's global generator as it is built; build it
+        # inside fork_rng (which restores the global state) and re-draw from the local one
+        with torch.random.fork_rng(devices=[]):
+            self.model_ = _mlp(xt.shape[1], tuple(int(h) for h in self.hidden),
+                               int(self.n_classes))
+        _init_(self.model_, gen)
         self.loss_history_ = []
         opt = torch.optim.Adam(self.model_.parameters(), lr=self.lr)
         onehot = nn.functional.one_hot(yt, int(self.n_classes)).float()
