@@ -133,6 +133,7 @@ class DigitsConfig:
     hidden: tuple[int, ...] = (256,)                    # one wide layer: interpolates 1.1k noisy digits fast
     lr: float = 1e-2
     test_frac: float = 0.3
+    mix_sizes: tuple[int, ...] = (2,)                   # Mixup; () trains ERM only
 
 
 def digits_split_and_noise(y_all: np.ndarray, rate: float, seed: int, test_frac: float):
@@ -162,7 +163,7 @@ def run_digits(config: DigitsConfig = DigitsConfig(), *, progress: bool = False)
         net = {"hidden": config.hidden, "epochs": config.epochs, "batch_size": len(train), "lr": config.lr}
         for r in _methods(x_all[train[n_cal:]], y_noisy[n_cal:], x_all[train[:n_cal]],
                           y_noisy[:n_cal], x_all[test], y_all[test], n_classes=10, net=net,
-                          mix_sizes=(2,), seed=seed, early_stop=False):
+                          mix_sizes=config.mix_sizes, seed=seed, early_stop=False):
             rows.append({"noise": rate, "seed": seed, **r})
     return rows
 
