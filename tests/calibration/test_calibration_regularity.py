@@ -182,3 +182,18 @@ def test_mlp_bad_hyperparameters(kwargs, match):
 def test_mlp_rejects_bool_n_classes():
     with pytest.raises(ValueError, match="n_classes"):
         MLPClassifier(True).fit(np.zeros((2, 2)), np.array([0, 0]))
+
+
+def test_within_pair_mixup_never_crosses_pairs_and_fills_empty_bins():
+    from companion.calibration.mixup import mixup_optimal_predictor
+
+    dist = WarmupOverlap1D(4, 0.5)  # pairs start at 0 and at 4
+    edges = np.arange(-0.1, 6.11, 0.05)
+    g = mixup_optimal_predictor(dist, edges, mix_size=3, n_samples=40_000, rng=0,
+                                within_pair=True, fill_empty=True)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    assert not np.isnan(g).any() and np.allclose(g.sum(axis=1), 1.0)
+    second = (centres > 4.0) & (centres < 5.5)
+    assert np.all(g[second][:, :2] == 0.0), "a mixture of pair 1 carries no pair-0 label"
+    plain = mixup_optimal_predictor(dist, edges, mix_size=3, n_samples=40_000, rng=0)
+    assert np.nanmax(plain[second][:, :2]) > 0, "unrestricted mixing does cross pairs"
