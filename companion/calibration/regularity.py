@@ -171,8 +171,8 @@ def best_measured_bound(logits, in_overlap, k: int, *, n_grid: int = 10) -> dict
     spread = {j: z[:, -1] - z[:, k - 1 - j] for j in range(1, k)}
     pos = gap > 0
     deltas = np.quantile(gap[pos], np.linspace(0.02, 0.9, n_grid)) if np.any(pos) else []
-    kappas = np.unique(np.concatenate([[1.0], np.geomspace(1.05, 40.0, 3 * n_grid)]))
-    coarse = np.linspace(0.0, 4.0 * np.log(k) + 40.0, 801)
+    kappas = np.unique(np.concatenate([[1.0], np.geomspace(1.05, 40.0, n_grid + 2)]))
+    coarse = np.linspace(0.0, 4.0 * np.log(k) + 40.0, 401)
     best, best_value = None, -np.inf
     for delta in deltas:
         for kappa in kappas:
