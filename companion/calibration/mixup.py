@@ -8,6 +8,8 @@ one weight vector is drawn per batch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from companion.calibration.metrics import expected_kl
@@ -117,3 +119,41 @@ def binned_predictor_kl(dist, edges: np.ndarray, table: np.ndarray, *, n: int, r
     if np.any((idx < 0) | (idx >= edges.size - 1)):
         raise ValueError("some points fall outside edges; widen them to cover the support")
     return expected_kl(dist.posterior(x), table[idx])
+
+
+@dataclass(frozen=True)
+class MixupProfile:
+    """The (d-)Mixup optimum of the 1-D warm-up family on a grid of bin centres ``x`` ``(B,)``:
+    ``posterior`` and ``predictor`` ``(B, k)`` (posterior NaN off the support) and the
+    optimum's expected ``kl`` from the posterior, in nats."""
+
+    x: np.ndarray
+    posterior: np.ndarray
+    predictor: np.ndarray
+    kl: float
+
+
+def mixup_profile(k: int, rho: float, *, alpha: float = 1.0, mix_size: int = 2,
+                  within_pair: bool = False, n_samples: int = 200_000, rng=0) -> MixupProfile:
+    """Everything the chapter's Mixup slider draws, for one setting of its knobs.
+
+    ``alpha`` is the Dirichlet concentration, ``mix_size`` the points per mixture (``d + 1``),
+    ``within_pair`` restricts mixing to one pair (the chapter's restricted d-Mixup).
+    """
+    from companion.distributions import WarmupOverlap1D
+
+    dist = WarmupOverlap1D(k, rho)
+    edges = np.arange(-0.1, (k // 2 - 1) * dist.spacing + 2.11, 0.01)
+    g = as_generator(rng)
+    table = mixup_optimal_predictor(dist, edges, alpha=alpha, mix_size=mix_size,
+                                    n_samples=n_samples, rng=g, within_pair=within_pair,
+                                    fill_empty=True)
+    x = 0.5 * (edges[1:] + edges[:-1])
+    on_support = np.zeros(x.size, dtype=bool)
+    for c in range(k):
+        lo, hi = dist.class_interval(c)
+        on_support |= (x >= lo) & (x <= hi)
+    post = np.full((x.size, k), np.nan)
+    post[on_support] = dist.posterior(x[on_support][:, None])
+    kl = binned_predictor_kl(dist, edges, table, n=100_000, rng=g)
+    return MixupProfile(x=x, posterior=post, predictor=table, kl=kl)

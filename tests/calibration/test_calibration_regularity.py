@@ -197,3 +197,15 @@ def test_within_pair_mixup_never_crosses_pairs_and_fills_empty_bins():
     assert np.all(g[second][:, :2] == 0.0), "a mixture of pair 1 carries no pair-0 label"
     plain = mixup_optimal_predictor(dist, edges, mix_size=3, n_samples=40_000, rng=0)
     assert np.nanmax(plain[second][:, :2]) > 0, "unrestricted mixing does cross pairs"
+
+
+def test_mixup_profile_is_the_slider_data():
+    from companion.calibration.mixup import mixup_profile
+
+    plain = mixup_profile(4, 0.5, n_samples=60_000, rng=0)
+    within = mixup_profile(4, 0.5, within_pair=True, n_samples=60_000, rng=0)
+    assert plain.predictor.shape == plain.posterior.shape == (plain.x.size, 4)
+    assert np.allclose(plain.predictor.sum(axis=1), 1.0)
+    assert 0 < within.kl < plain.kl, "restricting the mixing to a pair lowers the KL"
+    with pytest.raises(ValueError, match="alpha"):
+        mixup_profile(4, 0.5, alpha=0.0)
