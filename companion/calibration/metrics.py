@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from companion.calibration._validation import check_labels, check_n_bins, check_probs
+from companion.calibration._validation import (check_labels, check_logits, check_n_bins,
+                                               check_probs)
 
 
 def _checked(probs, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -36,7 +37,7 @@ def _binned_gaps(conf: np.ndarray, correct: np.ndarray, idx: np.ndarray, n_bins:
     return count, conf_sum / safe, acc_sum / safe
 
 
-def _top_label_bins(probs, labels, n_bins: int):
+def top_label_bins(probs, labels, n_bins: int):
     """Checked inputs -> per-bin ``(count, mean confidence, accuracy)`` of the top label, each
     ``(n_bins,)``, over equal-width bins (a confidence of exactly 1.0 in the last bin)."""
     p, y = _checked(probs, labels)
@@ -57,14 +58,28 @@ def ece(probs, labels, n_bins: int = 15) -> float:
     >>> ece([[0.9, 0.1], [0.2, 0.8]], [0, 0], n_bins=10)
     0.45
     """
-    count, conf_b, acc_b = _top_label_bins(probs, labels, n_bins)
+    count, conf_b, acc_b = top_label_bins(probs, labels, n_bins)
     return float(np.sum(count * np.abs(acc_b - conf_b)) / np.sum(count))
 
 
 def mce(probs, labels, n_bins: int = 15) -> float:
     """Maximum calibration error: ``max_b |acc_b - conf_b|`` over the non-empty equal-width bins."""
-    count, conf_b, acc_b = _top_label_bins(probs, labels, n_bins)
+    count, conf_b, acc_b = top_label_bins(probs, labels, n_bins)
     return float(np.max(np.abs(acc_b - conf_b)[count > 0]))
+
+
+def ace(probs, labels, n_bins: int = 15) -> float:
+    """Average calibration error: the *unweighted* mean of ``|acc_b - conf_b|`` over the non-empty
+    equal-width bins (Neumann et al., 2018), netcal's ``ACE`` and the "ACE" column of
+    Chidambaram & Ge (2024). Sparse bins count as much as full ones, so it punishes rare
+    confidence levels that ECE hides.
+
+    >>> round(ace([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], [0, 0, 0], n_bins=10), 4)  # (0.1+0.8+0.4)/3
+    0.4333
+    """
+    count, conf_b, acc_b = top_label_bins(probs, labels, n_bins)
+    full = count > 0
+    return float(np.mean(np.abs(acc_b - conf_b)[full]))
 
 
 def adaptive_ece(probs, labels, n_bins: int = 15) -> float:
@@ -106,6 +121,20 @@ def nll(probs, labels, *, eps: float = 1e-12) -> float:
     ``eps`` so a confident mistake costs ``-log eps`` instead of infinity."""
     p, y = _checked(probs, labels)
     return float(-np.mean(np.log(np.maximum(p[np.arange(p.shape[0]), y], eps))))
+
+
+def nll_from_logits(logits, labels) -> float:
+    """Mean cross-entropy ``-mean log_softmax(logits)[i, y_i]`` (nats), computed from the logits
+    (as ``torch.nn.CrossEntropyLoss`` does), so no probability floor caps a confident mistake.
+
+    >>> round(nll_from_logits([[0.0, 0.0], [50.0, 0.0]], [0, 1]), 4)
+    25.3466
+    """
+    from scipy.special import log_softmax
+
+    z = check_logits(logits)
+    y = check_labels(labels, z.shape[0], z.shape[1])
+    return float(-np.mean(log_softmax(z, axis=1)[np.arange(z.shape[0]), y]))
 
 
 def brier(probs, labels) -> float:

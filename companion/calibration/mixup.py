@@ -8,6 +8,8 @@ one weight vector is drawn per batch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from companion.calibration.metrics import expected_kl
@@ -37,8 +39,17 @@ def mix_batch(x: np.ndarray, y_onehot: np.ndarray, *, alpha: float, mix_size: in
     return xm, ym
 
 
+def _same_pair_samples(dist, n: int, pairs: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+    """First coordinates and labels of ``n`` points of the warm-up family, point ``i`` drawn from
+    pair ``pairs[i]`` (each of its two classes equally likely, uniform on the class interval)."""
+    lows = np.array([dist.class_interval(c)[0] for c in range(dist.n_classes)])
+    y = 2 * pairs + rng.integers(0, 2, size=n)
+    return lows[y] + rng.random(n), y
+
+
 def mixup_optimal_predictor(dist, edges: np.ndarray, *, alpha: float = 1.0, mix_size: int = 2,
-                            n_samples: int = 2_000_000, rng=0) -> np.ndarray:
+                            n_samples: int = 2_000_000, rng=0,
+                            within_pair: bool = False, fill_empty: bool = False) -> np.ndarray:
     """Mixup-optimal prediction along the first coordinate of a known distribution.
 
     The Mixup loss is a cross-entropy against soft targets, so its pointwise minimiser at a mixed
@@ -47,7 +58,14 @@ def mixup_optimal_predictor(dist, edges: np.ndarray, *, alpha: float = 1.0, mix_
     ``dist`` (which must have ``sample(n, rng)`` and ``n_classes``), keep the first coordinate, and
     average the soft targets over the bins given by ``edges`` ``(B + 1,)``.
 
-    Returns ``(B, k)``; rows of bins that no mixture reached are NaN. Exact for 1-D distributions
+    ``within_pair=True`` is the chapter's restricted d-Mixup (ours): all ``mix_size`` points of a
+    mixture come from the same pair of the warm-up family (``dist`` must then be a
+    :class:`~companion.distributions.WarmupOverlap1D`). With the family's spacing of at least 4
+    this is the same as mixing only points less than 2 apart, a rule that needs no labels.
+
+    Returns ``(B, k)``; rows of bins that no mixture reached are NaN, or, with
+    ``fill_empty=True``, copied from the nearest reached bin (mixtures rarely reach the far ends
+    of the support, where the optimum is continuous and nearly one-hot). Exact for 1-D distributions
     up to Monte Carlo and binning error; for ``d > 1`` it is the predictor averaged over the other
     coordinates.
     """
@@ -60,9 +78,14 @@ def mixup_optimal_predictor(dist, edges: np.ndarray, *, alpha: float = 1.0, mix_
     w = rng.dirichlet(np.full(mix_size, float(alpha)), size=n_samples)  # one weight per mixture here
     z = np.zeros(n_samples)
     target = np.zeros((n_samples, k))
+    pairs = rng.integers(0, k // 2, size=n_samples) if within_pair else None
     for i in range(mix_size):
-        x, y = dist.sample(n_samples, rng)
-        z += w[:, i] * x[:, 0]
+        if within_pair:
+            x0, y = _same_pair_samples(dist, n_samples, pairs, rng)
+        else:
+            x, y = dist.sample(n_samples, rng)
+            x0 = x[:, 0]
+        z += w[:, i] * x0
         target[np.arange(n_samples), y] += w[:, i]
     idx = np.searchsorted(edges, z, side="right") - 1
     inside = (idx >= 0) & (idx < edges.size - 1)
@@ -71,7 +94,16 @@ def mixup_optimal_predictor(dist, edges: np.ndarray, *, alpha: float = 1.0, mix_
     count = np.bincount(idx, minlength=nb).astype(np.float64)
     out = np.stack([np.bincount(idx, weights=target[:, c], minlength=nb) for c in range(k)], axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return out / count[:, None]
+        table = out / count[:, None]
+        # each soft target sums to 1 up to rounding; renormalise so rows are distributions
+        table = table / table.sum(axis=1, keepdims=True)
+    if fill_empty and np.any(count > 0):
+        reached = np.flatnonzero(count > 0)
+        pos = np.clip(np.searchsorted(reached, np.arange(nb)), 1, max(len(reached) - 1, 1))
+        left, right = reached[pos - 1], reached[np.minimum(pos, len(reached) - 1)]
+        nearest = np.where(np.arange(nb) - left <= right - np.arange(nb), left, right)
+        table = table[nearest]
+    return table
 
 
 def binned_predictor_kl(dist, edges: np.ndarray, table: np.ndarray, *, n: int, rng) -> float:
@@ -87,3 +119,41 @@ def binned_predictor_kl(dist, edges: np.ndarray, table: np.ndarray, *, n: int, r
     if np.any((idx < 0) | (idx >= edges.size - 1)):
         raise ValueError("some points fall outside edges; widen them to cover the support")
     return expected_kl(dist.posterior(x), table[idx])
+
+
+@dataclass(frozen=True)
+class MixupProfile:
+    """The (d-)Mixup optimum of the 1-D warm-up family on a grid of bin centres ``x`` ``(B,)``:
+    ``posterior`` and ``predictor`` ``(B, k)`` (posterior NaN off the support) and the
+    optimum's expected ``kl`` from the posterior, in nats."""
+
+    x: np.ndarray
+    posterior: np.ndarray
+    predictor: np.ndarray
+    kl: float
+
+
+def mixup_profile(k: int, rho: float, *, alpha: float = 1.0, mix_size: int = 2,
+                  within_pair: bool = False, n_samples: int = 200_000, rng=0) -> MixupProfile:
+    """Everything the chapter's Mixup slider draws, for one setting of its knobs.
+
+    ``alpha`` is the Dirichlet concentration, ``mix_size`` the points per mixture (``d + 1``),
+    ``within_pair`` restricts mixing to one pair (the chapter's restricted d-Mixup).
+    """
+    from companion.distributions import WarmupOverlap1D
+
+    dist = WarmupOverlap1D(k, rho)
+    edges = np.arange(-0.1, (k // 2 - 1) * dist.spacing + 2.11, 0.01)
+    g = as_generator(rng)
+    table = mixup_optimal_predictor(dist, edges, alpha=alpha, mix_size=mix_size,
+                                    n_samples=n_samples, rng=g, within_pair=within_pair,
+                                    fill_empty=True)
+    x = 0.5 * (edges[1:] + edges[:-1])
+    on_support = np.zeros(x.size, dtype=bool)
+    for c in range(k):
+        lo, hi = dist.class_interval(c)
+        on_support |= (x >= lo) & (x <= hi)
+    post = np.full((x.size, k), np.nan)
+    post[on_support] = dist.posterior(x[on_support][:, None])
+    kl = binned_predictor_kl(dist, edges, table, n=100_000, rng=g)
+    return MixupProfile(x=x, posterior=post, predictor=table, kl=kl)

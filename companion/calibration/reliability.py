@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from companion.calibration._validation import check_labels, check_n_bins, check_probs
-from companion.calibration.metrics import equal_width_bin_index
+from companion.calibration.metrics import top_label_bins
 
 
 @dataclass(frozen=True)
@@ -28,20 +27,15 @@ class ReliabilityDiagram:
 
 def prepare_reliability_diagram(probs, labels, n_bins: int = 15) -> ReliabilityDiagram:
     """Bin the top-label confidences of ``probs`` ``(N, k)`` against ``labels`` ``(N,)``."""
-    p = check_probs(probs)
-    y = check_labels(labels, p.shape[0], p.shape[1])
-    n_bins = check_n_bins(n_bins)
-    pred = p.argmax(axis=1)
-    conf = p[np.arange(p.shape[0]), pred].astype(np.float64)
-    idx = equal_width_bin_index(conf, n_bins)
-    count = np.bincount(idx, minlength=n_bins).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        conf_b = np.bincount(idx, weights=conf, minlength=n_bins) / count
-        acc_b = np.bincount(idx, weights=(pred == y).astype(np.float64), minlength=n_bins) / count
-    gaps = np.where(count > 0, np.abs(acc_b - conf_b), 0.0)
-    return ReliabilityDiagram(edges=np.linspace(0.0, 1.0, n_bins + 1), count=count,
+    count, conf_b, acc_b = top_label_bins(probs, labels, n_bins)
+    full = count > 0
+    # the shared helper reports 0 for empty bins; the diagram marks them NaN (nothing to draw)
+    conf_b = np.where(full, conf_b, np.nan)
+    acc_b = np.where(full, acc_b, np.nan)
+    gaps = np.where(full, np.abs(acc_b - conf_b), 0.0)
+    return ReliabilityDiagram(edges=np.linspace(0.0, 1.0, count.size + 1), count=count,
                               confidence=conf_b, accuracy=acc_b,
-                              ece=float(np.sum(count * gaps) / p.shape[0]))
+                              ece=float(np.sum(count * gaps) / np.sum(count)))
 
 
 def plot_reliability_diagram(diagram: ReliabilityDiagram, ax=None, *, label: str | None = None,

@@ -10,6 +10,8 @@ posterior (the "oracle" temperature of Chidambaram & Ge, 2024).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
@@ -125,3 +127,36 @@ def lbfgs_recipe_temperature(logits, labels, *, init: float = 1.0, lr: float = 0
 
     opt.step(closure)
     return float(t.detach()[0])
+
+
+@dataclass(frozen=True)
+class TemperatureSweep:
+    """KL and NLL of ``softmax(logits / T)`` at each temperature ``T`` (arrays of shape ``(M,)``):
+    ``kl`` against a known posterior, ``nll`` against sampled labels."""
+
+    temperature: np.ndarray
+    kl: np.ndarray
+    nll: np.ndarray
+
+
+def temperature_sweep(logits, posterior, labels, temperatures) -> TemperatureSweep:
+    """Expected KL ``E KL(posterior || softmax(z / T))`` and test NLL at every temperature.
+
+    The figure function behind the chapter's temperature slider: ``logits`` and ``posterior``
+    ``(N, k)``, integer ``labels`` ``(N,)``, positive ``temperatures`` ``(M,)``.
+    """
+    z = check_logits(logits)
+    q = check_probs(posterior, name="posterior").astype(np.float64)
+    if q.shape != z.shape:
+        raise ValueError(f"shape mismatch: logits {z.shape} vs posterior {q.shape}")
+    y = check_labels(labels, z.shape[0], z.shape[1])
+    t = np.atleast_1d(np.asarray(temperatures, dtype=np.float64))
+    if t.ndim != 1 or t.size == 0 or not np.all(np.isfinite(t) & (t > 0)):
+        raise ValueError(f"temperatures must be a non-empty 1-D array of positive floats, got {temperatures!r}")
+    onehot = np.zeros_like(z)
+    onehot[np.arange(z.shape[0]), y] = 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.mean(np.sum(np.where(q > 0, q * np.log(np.where(q > 0, q, 1.0)), 0.0), axis=1))
+    kl = np.array([nll_at_temperature(z, q, tt) - entropy for tt in t])
+    nll = np.array([nll_at_temperature(z, onehot, tt) for tt in t])
+    return TemperatureSweep(temperature=t, kl=kl, nll=nll)

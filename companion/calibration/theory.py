@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.spatial import cKDTree
+from scipy.special import entr
 
 
 def _check(k, overlap) -> tuple[int, np.ndarray]:
@@ -24,10 +25,9 @@ def _check(k, overlap) -> tuple[int, np.ndarray]:
 def binary_entropy(p) -> np.ndarray:
     """``-p log p - (1 - p) log(1 - p)`` in nats, with ``0 log 0 = 0``."""
     p = np.asarray(p, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = -np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0) \
-            - np.where(p < 1, (1 - p) * np.log(np.where(p < 1, 1 - p, 1)), 0)
-    return h
+    if np.any((p < 0) | (p > 1)) or not np.all(np.isfinite(p)):
+        raise ValueError(f"binary_entropy needs probabilities in [0, 1], got {p!r}")
+    return entr(p) + entr(1.0 - p)  # scipy's entr(x) = -x log x, with entr(0) = 0
 
 
 def kl_lower_bound(k: int, overlap):

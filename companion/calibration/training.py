@@ -22,6 +22,30 @@ def _mlp(in_dim: int, hidden: tuple[int, ...], n_classes: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _check_int(name: str, value, *, minimum: int = 1) -> int:
+    """``value`` as an ``int`` if it is a (NumPy) integer >= ``minimum``, else ``ValueError``.
+    ``bool`` is refused although Python counts it as an integer: ``hidden=(True,)`` is a typo."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _init_(model: nn.Sequential, gen: torch.Generator) -> None:
+    """PyTorch's default ``nn.Linear`` initialisation, drawn from the local generator ``gen``.
+
+    The default (Kaiming-uniform with ``a = sqrt(5)``, and the same bound for the bias) is
+    ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for every entry; drawing it here keeps torch's global
+    generator untouched, so fitting a model never changes anyone else's random numbers.
+    """
+    with torch.no_grad():
+        for layer in model:
+            if isinstance(layer, nn.Linear):
+                bound = 1.0 / np.sqrt(layer.in_features)
+                layer.weight.uniform_(-bound, bound, generator=gen)
+                layer.bias.uniform_(-bound, bound, generator=gen)
+
+
 class MLPClassifier:
     """ReLU MLP trained with cross-entropy (``mixup_alpha=None``) or Mixup.
 
@@ -50,6 +74,8 @@ class MLPClassifier:
     train_loss_ : float
         Mean training loss of the last epoch (the Mixup loss for Mixup).
     epochs_run_ : int
+    loss_history_ : list of float
+        Mean training loss of every epoch run (the training curve).
     """
 
     def __init__(self, n_classes: int, *, hidden: tuple[int, ...] = (128, 128), epochs: int = 200,
@@ -66,15 +92,22 @@ class MLPClassifier:
         self.seed = seed
 
     def _validate(self, x, y) -> tuple[torch.Tensor, torch.Tensor]:
-        if isinstance(self.n_classes, bool) or not isinstance(self.n_classes, (int, np.integer)) \
-                or self.n_classes < 2:
-            raise ValueError(f"n_classes must be an integer >= 2, got {self.n_classes!r}")
+        _check_int("n_classes", self.n_classes, minimum=2)
         if self.mixup_alpha is not None:
             check_mixup_params(self.mixup_alpha, self.mix_size)
-        if not (isinstance(self.epochs, int) and self.epochs >= 1):
-            raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
-        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        _check_int("epochs", self.epochs)
+        _check_int("batch_size", self.batch_size)
+        if isinstance(self.hidden, (int, np.integer)) or len(tuple(self.hidden)) == 0:
+            raise ValueError(f"hidden must be a non-empty tuple of layer widths such as (128, 128), "
+                             f"got {self.hidden!r}")
+        for width in self.hidden:
+            _check_int("every entry of hidden", width)
+        lr = self.lr
+        if isinstance(lr, bool) or not isinstance(lr, (float, int, np.floating, np.integer)) \
+                or not (np.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr must be a positive finite float such as 1e-3, got {lr!r}")
+        if self.stop_loss is not None and not (np.isfinite(self.stop_loss) and self.stop_loss > 0):
+            raise ValueError(f"stop_loss must be None or a positive float, got {self.stop_loss!r}")
         x = np.asarray(x, dtype=np.float32)
         y = np.asarray(y)
         if x.ndim != 2 or x.shape[0] == 0:
@@ -91,18 +124,23 @@ class MLPClassifier:
         """Train on ``x`` ``(N, d)`` and integer labels ``y`` ``(N,)``; returns ``self``."""
         xt, yt = self._validate(x, y)
         gen = torch.Generator().manual_seed(int(self.seed))
-        torch.manual_seed(int(self.seed))
         rng = np.random.default_rng(int(self.seed))
-        self.model_ = _mlp(xt.shape[1], tuple(self.hidden), int(self.n_classes))
+        # nn.Linear draws a default init from torch's global generator as it is built; build it
+        # inside fork_rng (which restores the global state) and re-draw from the local one
+        with torch.random.fork_rng(devices=[]):
+            self.model_ = _mlp(xt.shape[1], tuple(int(h) for h in self.hidden),
+                               int(self.n_classes))
+        _init_(self.model_, gen)
+        self.loss_history_ = []
         opt = torch.optim.Adam(self.model_.parameters(), lr=self.lr)
         onehot = nn.functional.one_hot(yt, int(self.n_classes)).float()
         n = xt.shape[0]
         self.model_.train()
-        for epoch in range(self.epochs):
+        for epoch in range(int(self.epochs)):
             order = torch.randperm(n, generator=gen)
             total = 0.0
-            for start in range(0, n, self.batch_size):
-                idx = order[start:start + self.batch_size]
+            for start in range(0, n, int(self.batch_size)):
+                idx = order[start:start + int(self.batch_size)]
                 xb, tb = xt[idx], onehot[idx]
                 if self.mixup_alpha is not None:
                     xb, tb = mix_batch(xb, tb, alpha=self.mixup_alpha, mix_size=self.mix_size, rng=rng)
@@ -114,8 +152,10 @@ class MLPClassifier:
                 opt.step()
                 total += loss.item() * idx.shape[0]
             self.train_loss_ = total / n
+            self.loss_history_.append(self.train_loss_)
             self.epochs_run_ = epoch + 1
-            if self.mixup_alpha is None and self.stop_loss is not None and self.train_loss_ < self.stop_loss:
+            if self.mixup_alpha is None and self.stop_loss is not None \
+                    and self.train_loss_ < self.stop_loss:
                 break
         self.model_.eval()
         return self
