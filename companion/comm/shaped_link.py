@@ -48,6 +48,8 @@ IFNAME = "eth0"
 #: The default bucket holds this many seconds of the rate (at least :data:`MIN_BURST_BYTES`).
 BURST_REFILL_S = 2e-3
 MIN_BURST_BYTES = 64 * 1024
+#: Environment variable naming a file where every built network records its holders (tests).
+REGISTRY_ENV = "COMPANION_SHAPED_REGISTRY"
 _CLONE_NEWNET = 0x40000000
 _CLONE_NEWUSER = 0x10000000
 _PR_SET_PDEATHSIG = 1
@@ -222,10 +224,25 @@ class ShapedNetwork:
                 self._run(hub.pid, "ip", "link", "set", port, "master", "br0")
                 self._run(hub.pid, "ip", "link", "set", port, "up")
             self.holder_pids = [h.pid for h in ranks]
+            self._register([hub, *ranks])
         except BaseException:
             self.close()
             raise
         return self
+
+    @staticmethod
+    def _register(holders: list[subprocess.Popen]) -> None:
+        """Append ``pid netns-inode`` of each holder to the file ``$COMPANION_SHAPED_REGISTRY``, if set.
+
+        Tests read it to check that exactly these namespaces are gone afterwards, even when the
+        network was built in another process.
+        """
+        path = os.environ.get(REGISTRY_ENV)
+        if not path:
+            return
+        with open(path, "a") as f:
+            for h in holders:
+                f.write(f"{h.pid} {os.stat(f'/proc/{h.pid}/ns/net').st_ino}\n")
 
     @staticmethod
     def _wait_unshared(holders: list[subprocess.Popen], timeout_s: float = 5.0) -> None:

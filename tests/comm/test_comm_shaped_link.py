@@ -31,26 +31,35 @@ def _namespaces() -> set[int]:
     return out
 
 
-def _holders() -> list[int]:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if proc.info["cmdline"][-2:] == ["sleep", "infinity"] and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc.pid)
-        except (psutil.NoSuchProcess, TypeError, IndexError):
-            pass
-    return found
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 @pytest.fixture
-def leaves_nothing():
-    before_ns, before_holders = _namespaces(), set(_holders())
+def leaves_nothing(tmp_path, monkeypatch):
+    """Every network built during the test (here or in a child process) is gone afterwards.
+
+    Networks record their holders in a registry file, so concurrent tests (pytest-xdist) that
+    build networks of their own do not confuse the check.
+    """
+    registry = tmp_path / "registry"
+    registry.touch()
+    monkeypatch.setenv(shaped_link.REGISTRY_ENV, str(registry))
     yield
+    built = [tuple(map(int, line.split())) for line in registry.read_text().splitlines()]
+    assert built, "the test built no network"
     deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline and (_namespaces() - before_ns or set(_holders()) - before_holders):
+    while True:
+        alive = [pid for pid, _ in built if _running(pid)]
+        left = {ino for _, ino in built} & _namespaces()
+        if (not alive and not left) or time.monotonic() > deadline:
+            break
         time.sleep(0.05)
-    assert _namespaces() - before_ns == set(), "a network namespace survived"
-    assert set(_holders()) - before_holders == set(), "a namespace holder survived"
+    assert not alive, f"namespace holders survived: {alive}"
+    assert not left, f"network namespaces survived: {left}"
 
 
 @pytest.mark.parametrize("rate", [0, -1.0, math.nan, math.inf, True, "1"])
