@@ -109,7 +109,7 @@ def compare(ratios=(0.5, 1.0, 2.0), *, world_size: int = 2, payload_numel: int =
     repeats' ``measured_min_s``/``measured_max_s`` and ``rel_error`` = measured / predicted - 1.
     """
     if sweep_sizes is None:
-        sweep_sizes = default_sizes(16 * 1024, 4 * payload_numel * 4)
+        sweep_sizes = default_sizes(16 * 1024, 2 * 4 * payload_numel)  # up to the payload
     payload_bytes = 4 * payload_numel
     t0 = time.perf_counter()
     calib = launch(compute_worker, world_size, n_steps, calibration_repeats, matmuls, dim, seed,
