@@ -11,12 +11,20 @@ encoding and directions), :mod:`~companion.seld.sounds` (synthetic sound classes
 """
 
 from companion.seld.foa import angular_distance, direction_to_unit, foa_encode, unit_to_direction
-from companion.seld.metrics import doa_scores, location_aware_scores, paper_doa_error, sed_scores, seld_score
+from companion.seld.metrics import (
+    doa_scores,
+    doa_scores_dcase2019,
+    location_aware_scores,
+    paper_doa_error,
+    sed_scores,
+    seld_score,
+)
 
 __all__ = [
     "angular_distance",
     "direction_to_unit",
     "doa_scores",
+    "doa_scores_dcase2019",
     "foa_encode",
     "location_aware_scores",
     "paper_doa_error",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from companion.seld.features import aligned_stft
 from companion.seld.foa import unit_to_direction
 
 
@@ -24,12 +25,7 @@ def intensity_vectors(audio, *, n_fft: int = 256, hop: int = 128) -> np.ndarray:
     x = np.asarray(audio, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] != 4:
         raise ValueError(f"expected FOA audio of shape (4, n) in ACN order [W, Y, Z, X], got {x.shape}")
-    n = x.shape[1]
-    n_frames = n // hop
-    pad = n_fft // 2 - hop // 2
-    xt = torch.nn.functional.pad(torch.as_tensor(x), (pad, n_fft))
-    spec = torch.stft(xt, n_fft, hop_length=hop, window=torch.hann_window(n_fft, dtype=torch.float64), center=False, return_complex=True)
-    spec = spec[:, : n_fft // 2, :n_frames].numpy()  # (4, F, T)
+    spec = aligned_stft(torch.as_tensor(x), n_fft, hop).numpy()  # (4, F, T)
     W, Y, Z, X = spec
     inten = np.real(np.conj(W)[..., None] * np.stack([X, Y, Z], axis=-1))  # (F, T, 3)
     return inten.transpose(1, 0, 2)

@@ -7,7 +7,9 @@ JSON record of how it was produced::
     COMPANION_SCALE=paper python -m companion.seld.experiments train --conditions ov1-anechoic --out runs/paper_ov1
 
 The default scale is the budget of the committed checkpoints (the paper's layout at half its
-widths, fresh scenes every epoch, a 40-minute wall-clock cap); ``COMPANION_SCALE=paper`` trains
+widths, fresh scenes every epoch, batches of 4, a wall-clock cap of ``max_seconds`` = 2400 s unless
+``--max-seconds`` overrides it: the committed checkpoints used ``--max-seconds 1620``, see their JSON
+records); ``COMPANION_SCALE=paper`` trains
 the paper-sized network longer on more scenes, with early stopping (patience) instead of a cap.
 """
 
@@ -96,7 +98,7 @@ def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: in
     if max_seconds is not None:
         settings["max_seconds"] = max_seconds
     model_config = pick(
-        default=SMALL,  # a quarter of the paper's compute: what a shared 2-core CPU trains in 40 minutes
+        default=SMALL,  # a quarter of the paper's compute: what a shared 2-core CPU trains in the cap
         paper=SELDnetConfig(),  # the paper's sizes: 64 filters, 2 x 128 GRU, 128 FC
     )
     _, scaler = mixed_data(conditions, settings["scenes_per_epoch"], TRAIN_SEED - 1, None, phase=phase)

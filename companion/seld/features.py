@@ -20,6 +20,24 @@ import torch
 PHASES = ("absolute", "relative")
 
 
+def aligned_stft(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """Complex STFT ``(..., n_fft // 2, n // hop)`` of signals ``x (..., n)`` with a Hann window,
+    frame ``t`` centred on ``(t + 1/2) * hop`` samples (the label frames of
+    :mod:`companion.seld.scenes`) and the Nyquist bin dropped. The one place the chapter pads
+    and trims its STFT: the features and the intensity baseline both call it."""
+    if n_fft % 2 or hop <= 0 or hop > n_fft:
+        raise ValueError(f"need an even n_fft and 0 < hop <= n_fft, got n_fft={n_fft}, hop={hop}")
+    shape, n = x.shape[:-1], x.shape[-1]
+    n_frames = n // hop
+    if n_frames < 1:
+        raise ValueError(f"audio of {n} samples is shorter than one hop ({hop})")
+    pad = n_fft // 2 - hop // 2
+    flat = torch.nn.functional.pad(x.reshape(-1, n), (pad, n_fft))
+    window = torch.hann_window(n_fft, dtype=x.dtype)
+    spec = torch.stft(flat, n_fft, hop_length=hop, window=window, center=False, return_complex=True)
+    return spec[:, : n_fft // 2, :n_frames].reshape(*shape, n_fft // 2, n_frames)
+
+
 def stft_features(audio, *, n_fft: int = 256, hop: int = 128, n_channels: int = 4, phase: str = "absolute") -> torch.Tensor:
     """Magnitude and phase maps of multichannel audio.
 
@@ -43,20 +61,9 @@ def stft_features(audio, *, n_fft: int = 256, hop: int = 128, n_channels: int = 
         raise ValueError(f"expected {n_channels} channels (FOA: W, Y, Z, X), got {x.shape[-2]}")
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
-    if n_fft % 2 or hop <= 0 or hop > n_fft:
-        raise ValueError(f"need an even n_fft and 0 < hop <= n_fft, got n_fft={n_fft}, hop={hop}")
     batched = x.ndim == 3
     x = x if batched else x[None]
-    B, C, n = x.shape
-    n_frames = n // hop
-    if n_frames < 1:
-        raise ValueError(f"audio of {n} samples is shorter than one hop ({hop})")
-    # pad so that frame t is centred on (t + 1/2) * hop, then keep exactly n // hop frames
-    pad = n_fft // 2 - hop // 2
-    x = torch.nn.functional.pad(x.reshape(B * C, n), (pad, n_fft))
-    spec = torch.stft(x, n_fft, hop_length=hop, window=torch.hann_window(n_fft), center=False, return_complex=True)
-    spec = spec[:, : n_fft // 2, :n_frames]  # (B*C, F, T): drop the Nyquist bin, trim padding frames
-    spec = spec.reshape(B, C, n_fft // 2, n_frames).transpose(2, 3)  # (B, C, T, F)
+    spec = aligned_stft(x, n_fft, hop).transpose(2, 3)  # (B, C, T, F)
     if phase == "relative":
         angles = torch.cat([spec[:, :1].angle(), (spec[:, 1:] * spec[:, :1].conj()).angle()], dim=1)
     else:

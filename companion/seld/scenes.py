@@ -24,6 +24,19 @@ from companion.seld.room import ShoeboxRoom, foa_rir
 from companion.seld.sounds import CLASSES, make_sound
 
 
+def _check_range(name: str, value, *, low: float | None = None, strict_low: bool = False, fix: str) -> None:
+    """``value`` must be a pair ``(lo, hi)`` of finite numbers with ``lo <= hi`` (and above ``low``)."""
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (low, high), got {value!r}; {fix}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
+        raise ValueError(f"{name}={tuple(value)} must be finite with low <= high; {fix}")
+    if low is not None and (lo < low or (strict_low and lo <= low)):
+        bound = ">" if strict_low else ">="
+        raise ValueError(f"{name}={tuple(value)}: the low end must be {bound} {low}; {fix}")
+
+
 @dataclass(frozen=True)
 class SceneConfig:
     """How scenes are drawn. Times in seconds, rates in Hz."""
@@ -50,6 +63,11 @@ class SceneConfig:
             raise ValueError("fs, hop and clip_seconds must be positive")
         if self.event_seconds[0] <= 0 or self.event_seconds[0] > self.event_seconds[1]:
             raise ValueError(f"event_seconds must be an increasing positive range, got {self.event_seconds}")
+        _check_range("gap_seconds", self.gap_seconds, low=0.0, strict_low=False,
+                     fix="gaps between events in s, e.g. (0.1, 0.6); 0 is allowed")
+        _check_range("level_db", self.level_db, fix="per-event level in dB re full scale, e.g. (-6.0, 0.0)")
+        _check_range("distance_m", self.distance_m, low=0.0, strict_low=True,
+                     fix="source distance in m, e.g. (1.0, 2.5); it must be > 0")
 
     @property
     def n_samples(self) -> int:
@@ -66,14 +84,18 @@ class SceneConfig:
 
 @dataclass(frozen=True)
 class Event:
-    """One sound event: class index, onset/offset in s, direction in degrees, distance in m."""
+    """One sound event: class index, onset/offset in s, direction in degrees.
+
+    The source distance of a reverberant scene is drawn when the scene is rendered
+    (``SceneConfig.distance_m``, capped inside the room), not stored per event: the labels
+    carry directions only.
+    """
 
     class_index: int
     onset: float
     offset: float
     azimuth: float
     elevation: float
-    distance: float = 1.0
 
 
 @dataclass

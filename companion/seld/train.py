@@ -71,7 +71,8 @@ def fit(
     ``train`` is a data set, or a function ``epoch -> data set`` for fresh scenes every epoch.
     Training stops after ``patience`` epochs without improvement (``None``: never early) or
     after the first epoch that ends past ``max_seconds`` of wall-clock time.
-    The paper: Adam with default settings, batch 16, ``doa_weight`` 50, unmasked MSE.
+    The paper: Adam with default settings, batch 16 (this function's default; the chapter's
+    reference runs use 4, see :mod:`companion.seld.experiments`), ``doa_weight`` 50, unmasked MSE.
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"need epochs >= 1 and batch_size >= 1, got {epochs} and {batch_size}")

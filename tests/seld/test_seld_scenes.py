@@ -92,8 +92,22 @@ def test_sound_classes_are_unit_rms_and_distinct():
         (lambda c: frame_labels([Event(0, 0.1, 0.5, 0.0, 0.0), Event(0, 0.3, 0.8, 10.0, 0.0)], c), "two events of class 0"),
         (lambda c: render_scene([], c, 0, fs=16000), "sample rate mismatch"),
         (lambda c: SceneConfig(overlap=4), "overlap must be 1, 2 or 3"),
+        (lambda c: SceneConfig(gap_seconds=(-0.1, 0.6)), r"gap_seconds=\(-0.1, 0.6\).*>= 0.0"),
+        (lambda c: SceneConfig(gap_seconds=(0.6, 0.1)), r"gap_seconds=\(0.6, 0.1\).*low <= high"),
+        (lambda c: SceneConfig(gap_seconds=0.3), "gap_seconds must be a pair"),
+        (lambda c: SceneConfig(level_db=(0.0, float("nan"))), r"level_db=\(0.0, nan\).*finite"),
+        (lambda c: SceneConfig(level_db=(3.0, -3.0)), r"level_db=\(3.0, -3.0\).*e.g. \(-6.0, 0.0\)"),
+        (lambda c: SceneConfig(distance_m=(0.0, 2.0)), r"distance_m=\(0.0, 2.0\).*> 0.0"),
+        (lambda c: SceneConfig(distance_m=(2.0, 1.0)), r"distance_m=\(2.0, 1.0\).*low <= high"),
     ],
 )
 def test_bad_input_is_refused_by_name(call, message):
     with pytest.raises(ValueError, match=message):
         call(SceneConfig(clip_seconds=2.0))
+
+
+def test_valid_edge_configs_are_accepted_and_draw_scenes():
+    # zero gaps (back-to-back events) and a single level or distance are legitimate
+    config = SceneConfig(clip_seconds=2.0, gap_seconds=(0.0, 0.0), level_db=(-3.0, -3.0), distance_m=(1.5, 1.5))
+    events = draw_events(config, 0)
+    assert len(events) >= 2 and all(b.onset >= a.offset - 1e-12 for a, b in zip(events, events[1:]))
