@@ -283,18 +283,21 @@ class ShapedNetwork:
         self.close()
 
 
-def join_user_namespace(holder_pid: int) -> None:
-    """Join the user namespace of ``holder_pid`` (unprivileged mode); the process must be single-threaded."""
+def _setns(holder_pid: int, kind: str, flag: int, hint: str) -> None:
+    """``setns`` the calling thread into ``/proc/<holder_pid>/ns/<kind>``; PermissionError naming the fallback."""
     libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(f"/proc/{holder_pid}/ns/user", os.O_RDONLY)
+    fd = os.open(f"/proc/{holder_pid}/ns/{kind}", os.O_RDONLY)
     try:
-        if libc.setns(fd, _CLONE_NEWUSER) != 0:
-            errno = ctypes.get_errno()
-            raise PermissionError(f"setns into the user namespace of pid {holder_pid} failed: "
-                                  f"{os.strerror(errno)} (a process must be single-threaded to join one); "
-                                  "run as root, or use comm.ModelledLink")
+        if libc.setns(fd, flag) != 0:
+            raise PermissionError(f"setns into the {kind} namespace of pid {holder_pid} failed: "
+                                  f"{os.strerror(ctypes.get_errno())}{hint}; run as root, or use comm.ModelledLink")
     finally:
         os.close(fd)
+
+
+def join_user_namespace(holder_pid: int) -> None:
+    """Join the user namespace of ``holder_pid`` (unprivileged mode); the process must be single-threaded."""
+    _setns(holder_pid, "user", _CLONE_NEWUSER, " (a process must be single-threaded to join one)")
 
 
 def join_namespace(holder_pid: int) -> None:
@@ -304,13 +307,5 @@ def join_namespace(holder_pid: int) -> None:
     ``GLOO_SOCKET_IFNAME``. Sockets made before the call (the rendezvous store's) stay where they
     were, which is how the ranks still reach the caller's store on 127.0.0.1.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(f"/proc/{holder_pid}/ns/net", os.O_RDONLY)
-    try:
-        if libc.setns(fd, _CLONE_NEWNET) != 0:
-            errno = ctypes.get_errno()
-            raise PermissionError(f"setns into the namespace of pid {holder_pid} failed: {os.strerror(errno)}; "
-                                  "run as root, or use comm.ModelledLink")
-    finally:
-        os.close(fd)
+    _setns(holder_pid, "net", _CLONE_NEWNET, "")
     os.environ["GLOO_SOCKET_IFNAME"] = IFNAME

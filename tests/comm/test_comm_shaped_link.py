@@ -125,9 +125,8 @@ def test_nothing_survives_a_timeout(leaves_nothing, tmp_path):
         comm.launch(selftest.hang_on_rank, 2, 1, str(tmp_path / "pid"), link=ShapedLink(1.0), timeout_s=8)
 
 
-@needs_shaping
-def test_nothing_survives_ctrl_c(leaves_nothing, tmp_path):
-    ready = tmp_path / "pid"
+def _hang_in_a_child(ready) -> subprocess.Popen:
+    """A child Python that launches two ranks over a shaped link, one of them hanging; wait till they run."""
     script = textwrap.dedent(f"""
         from companion import comm
         from companion.comm import selftest
@@ -139,24 +138,19 @@ def test_nothing_survives_ctrl_c(leaves_nothing, tmp_path):
     while not ready.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert ready.exists(), "the workers never started"
+    return proc
+
+
+@needs_shaping
+def test_nothing_survives_ctrl_c(leaves_nothing, tmp_path):
+    proc = _hang_in_a_child(tmp_path / "pid")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) != 0
 
 
 @needs_shaping
 def test_nothing_survives_the_caller_being_killed(leaves_nothing, tmp_path):
-    ready = tmp_path / "pid"
-    script = textwrap.dedent(f"""
-        from companion import comm
-        from companion.comm import selftest
-        if __name__ == "__main__":
-            comm.launch(selftest.hang_on_rank, 2, 1, {str(ready)!r}, link=comm.ShapedLink(1.0), timeout_s=120)
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=os.getcwd())
-    deadline = time.monotonic() + 60
-    while not ready.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert ready.exists(), "the workers never started"
+    proc = _hang_in_a_child(tmp_path / "pid")
     proc.kill()
     proc.wait(timeout=10)
 
