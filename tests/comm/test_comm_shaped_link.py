@@ -19,15 +19,19 @@ needs_shaping = pytest.mark.skipif(shaped_link.support_problem() is not None,
                                    reason=f"no shaped link here: {shaped_link.support_problem()}")
 
 
-def _namespaces() -> set[int]:
-    """The network namespaces that some process of this machine is in (by inode)."""
+def _namespaces(started_before: float) -> set[int]:
+    """The network namespaces (by inode) of the processes that started before ``started_before``.
+
+    A namespace's inode can be reused by one that a parallel test makes later; its processes
+    are younger than ours.
+    """
     out = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                out.add(os.stat(f"/proc/{entry}/ns/net").st_ino)
-            except (FileNotFoundError, PermissionError, ProcessLookupError):
-                pass
+    for proc in psutil.process_iter():
+        try:
+            if proc.create_time() < started_before:
+                out.add(os.stat(f"/proc/{proc.pid}/ns/net").st_ino)
+        except (FileNotFoundError, PermissionError, ProcessLookupError, psutil.Error):
+            pass
     return out
 
 
@@ -51,10 +55,11 @@ def leaves_nothing(tmp_path, monkeypatch):
     yield
     built = [tuple(map(int, line.split())) for line in registry.read_text().splitlines()]
     assert built, "the test built no network"
+    ended = time.time()
     deadline = time.monotonic() + 5.0
     while True:
         alive = [pid for pid, _ in built if _running(pid)]
-        left = {ino for _, ino in built} & _namespaces()
+        left = {ino for _, ino in built} & _namespaces(ended)
         if (not alive and not left) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
