@@ -110,21 +110,30 @@ class SliderFigure:
 
     Built by :func:`slider_figure`. ``figure`` is the :class:`plotly.graph_objects.Figure` at
     the default values (its sliders' steps use ``method="skip"``); ``frames[i]`` holds what
-    changes in the traces at the ``i``-th combination of the grid (row-major in ``params``). In a
+    changes in the traces at the ``i``-th combination of the grid (row-major in ``params``), as
+    indices into ``pool``, which holds each distinct value once; :meth:`frame` resolves them. In a
     notebook it displays as HTML that needs plotly.js on the page (the book serves it from
     ``_static``); without plotly.js (JupyterLab) it shows one line pointing at the live control.
     """
 
-    def __init__(self, figure, params, values, frames, titles, div_id):
+    def __init__(self, figure, params, values, frames, pool, titles, div_id):
         self.figure, self.params, self.values = figure, params, values
-        self.frames, self.titles, self.div_id = frames, titles, div_id
+        self.frames, self.pool, self.titles, self.div_id = frames, pool, titles, div_id
+
+    def frame(self, **params) -> list[dict]:
+        """What changes in the traces at one combination of the grid, pool indices resolved."""
+        idx = 0
+        for p, v in zip(self.params, self.values):
+            idx = idx * len(v) + v.index(params[p])
+        return [{k: self.pool[i] for k, i in t.items()} for t in self.frames[idx]]
 
     def to_html(self) -> str:
         import plotly.io as pio
 
         fig_json = pio.to_json(self.figure, validate=False, pretty=False)
         frames_json = json.dumps({"shape": [len(v) for v in self.values], "frames": self.frames,
-                                  "titles": self.titles}, separators=(",", ":"))
+                                  "pool": self.pool, "titles": self.titles},
+                                 separators=(",", ":"))
         height = self.figure.layout.height or 420
         return _HTML_TEMPLATE.format(id=self.div_id, cls=SLIDER_FIGURE_CLASS, height=height,
                                      fig=fig_json.replace("</", "<\\/"),
@@ -171,7 +180,7 @@ _HTML_TEMPLATE = """<div class="{cls}" id="{id}-box">
         traces.forEach(function (t, j) {{
           Object.keys(t).forEach(function (key) {{
             if (!update[key]) {{ update[key] = traces.map(function () {{ return null; }}); }}
-            update[key][j] = t[key];
+            update[key][j] = data.pool[t[key]];
           }});
         }});
         Object.keys(update).forEach(function (key) {{
@@ -218,7 +227,7 @@ def slider_figure(compute, grid, *, defaults=None, labels=None, layout=None, hei
     Examples
     --------
     >>> fig = slider_figure(lambda a: line_traces([0, 1], {"y": [0, a]}), {"a": [1.0, 2.0]})
-    >>> len(fig.frames), fig.frames[1][0]["y"]
+    >>> len(fig.frames), fig.frame(a=2.0)[0]["y"]
     (2, [0.0, 2.0])
     """
     import hashlib
@@ -259,7 +268,7 @@ def slider_figure(compute, grid, *, defaults=None, labels=None, layout=None, hei
     for combo in itertools.product(*values):
         out = compute(**dict(zip(params, combo)))
         traces, title = (out if isinstance(out, tuple) else (out, None))
-        traces = json.loads(json.dumps([dict(t) for t in traces], default=float))
+        traces = _rounded(json.loads(json.dumps([dict(t) for t in traces], default=lambda o: o.tolist() if hasattr(o, "tolist") else float(o))))
         if frames and [t.get("type") for t in traces] != [t.get("type") for t in frames[0]]:
             raise ValueError(f"compute{dict(zip(params, combo))} returned traces "
                              f"{[t.get('type') for t in traces]}, but the first combination "
@@ -272,35 +281,62 @@ def slider_figure(compute, grid, *, defaults=None, labels=None, layout=None, hei
         index = index * len(values[i]) + a
     _check_every_slider_moves(params, values, active, frames, titles)
 
-    # A frame keeps only what changes across the grid: the page carries no repeated styling.
+    # A frame keeps only what changes across the grid, each distinct value stored once in a
+    # pool: the page carries no repeated styling and no repeated curves.
     varying = [sorted({k for f in frames for k in f[j] if f[j].get(k) != frames[0][j].get(k)})
                for j in range(len(frames[0]))]
-    compact = [[{k: f[j][k] for k in varying[j] if k in f[j]} for j in range(len(f))]
+    pool, where = [], {}
+
+    def pooled(value):
+        key = json.dumps(value, separators=(",", ":"))
+        if key not in where:
+            where[key] = len(pool)
+            pool.append(value)
+        return where[key]
+
+    compact = [[{k: pooled(f[j][k]) for k in varying[j] if k in f[j]} for j in range(len(f))]
                for f in frames]
 
     labels = dict(labels or {})
+    # Pixel layout: ``height`` is the plot with its title; each slider adds a band of
+    # SLIDER_PX below the x axis. Plotly places sliders in plot-area units, so convert.
+    top, axis_px, slider_px = 60, 55, 75
+    plot_px = height - top
     sliders = []
     for k, (p, v) in enumerate(zip(params, values)):
         sliders.append({
             "active": active[k],
             "currentvalue": {"prefix": f"{labels.get(p, p)} = "},
-            "pad": {"t": 30 + 0 * k},
-            "y": -0.12 - 0.22 * k, "yanchor": "top",
+            "pad": {"t": 0, "b": 0},
+            "len": 1.0, "x": 0.0, "xanchor": "left",
+            "y": -(axis_px + slider_px * k) / plot_px, "yanchor": "top",
             "steps": [{"label": _format(x), "method": "skip", "value": f"{k}:{i}",
                        "args": []} for i, x in enumerate(v)],
         })
-    base_layout = {"template": _PLOTLY_TEMPLATE, "height": height + 70 * len(params),
-                   "margin": {"b": 40 + 80 * len(params), "t": 50},
+    bottom = axis_px + slider_px * len(params)
+    base_layout = {"template": _PLOTLY_TEMPLATE, "height": height + bottom,
+                   "margin": {"b": bottom, "t": top},
                    "sliders": sliders,
-                   "legend": {"orientation": "h", "y": 1.08, "x": 0}}
+                   "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0}}
     if titles[index] is not None:
         base_layout["title"] = {"text": titles[index]}
     fig = go.Figure(data=frames[index], layout={**base_layout, **(layout or {})})
-    fig.update_layout(sliders=sliders, height=base_layout["height"])
+    fig.update_layout(sliders=sliders, height=base_layout["height"], margin=base_layout["margin"])
     varying_titles = titles if len(set(titles)) > 1 else None
     digest = hashlib.sha1(json.dumps([params, compact, titles], default=str).encode())
-    return SliderFigure(fig, params, values, compact, varying_titles,
+    return SliderFigure(fig, params, values, compact, pool, varying_titles,
                         f"overlap-fig-{digest.hexdigest()[:12]}")
+
+
+def _rounded(value, digits: int = 5):
+    """``value`` with every float rounded to ``digits`` significant digits (NaN becomes None)."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else float(f"{value:.{digits}g}")
+    if isinstance(value, list):
+        return [_rounded(v, digits) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    return value
 
 
 def _check_every_slider_moves(params, values, active, frames, titles):

@@ -97,11 +97,17 @@ def static_problems(root: Path, page: Path) -> list[str]:
     return problems
 
 
+def _is_redirect(page: Path) -> bool:
+    head = page.read_text(encoding="utf-8", errors="replace")[:2000].lower()
+    return 'http-equiv="refresh"' in head
+
+
 def book_pages(root: Path) -> list[Path]:
+    """Every page a reader opens: not Sphinx's index pages, assets, or redirect stubs."""
     pages = []
     for p in sorted(root.rglob("*.html")):
         rel = p.relative_to(root)
-        if rel.parts[0].startswith("_") or rel.name in SKIP_PAGES:
+        if rel.parts[0].startswith("_") or rel.name in SKIP_PAGES or _is_redirect(p):
             continue
         pages.append(p)
     return pages
@@ -163,12 +169,14 @@ def start_chromium(profile_dir: str):
 _WAIT_MATHJAX = """
 const done = arguments[arguments.length - 1];
 const t0 = Date.now();
-const wanted = document.querySelector(".math, script[src*='mathjax' i]");
+const script = document.querySelector("script[src*='mathjax' i]");
+const math = document.querySelector(".math");
 (function poll() {
   const mj = window.MathJax;
   if (mj && mj.startup && mj.startup.promise) {
     mj.startup.promise.then(() => done("ok"), (e) => done("error: " + e));
-  } else if (!wanted) { done("no math");
+  } else if (!script) { done(math ? "MathJax never loaded (the page has no MathJax script)"
+                                   : "no math");
   } else if (Date.now() - t0 > 8000) {
     done(document.querySelector(".math") ? "MathJax never loaded" : "no math");
   } else { setTimeout(poll, 50); }
@@ -254,7 +262,7 @@ def check_figures(driver, rel: str, report: Report, shot: Path | None) -> None:
 
 
 def run(root: Path, screenshots: Path | None, toc: Path | None, pages: list[Path] | None = None,
-        ) -> Report:
+        verbose: bool = False) -> Report:
     root = root.resolve()
     pages = pages or book_pages(root)
     report = Report()
@@ -270,6 +278,7 @@ def run(root: Path, screenshots: Path | None, toc: Path | None, pages: list[Path
             driver.set_page_load_timeout(30)
             driver.set_script_timeout(15)
             for page in pages:
+                t_page = time.time()
                 rel = page.relative_to(root).as_posix()
                 report.pages += 1
                 report.problems += static_problems(root, page)
@@ -300,6 +309,9 @@ def run(root: Path, screenshots: Path | None, toc: Path | None, pages: list[Path
                             "message", ""):
                         report.problems.append(f"{rel}: JavaScript console error: "
                                                f"{entry.get('message', '')[:300]}")
+                if verbose:
+                    print(f"  {rel}: {time.time() - t_page:.1f} s, {math['typeset']} formulas",
+                          flush=True)
         finally:
             driver.quit()
             server.shutdown()
@@ -313,9 +325,10 @@ def main(argv=None) -> int:
     ap.add_argument("--screenshots", type=Path, default=None)
     ap.add_argument("--toc", type=Path, default=Path("_toc.yml"))
     ap.add_argument("--json", type=Path, default=None, help="write the report as JSON here")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print each page as it is done")
     args = ap.parse_args(argv)
     t0 = time.time()
-    report = run(args.html, args.screenshots, args.toc)
+    report = run(args.html, args.screenshots, args.toc, verbose=args.verbose)
     seconds = time.time() - t0
     for p in report.problems:
         print("FAIL", p)

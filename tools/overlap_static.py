@@ -4,7 +4,8 @@ The interactive figures of the book (``companion.plotting.slider_figure``) are w
 plotly.js, so a page with three figures does not carry three 4.6 MB copies of it. This extension
 copies the ``plotly.min.js`` that ships inside the ``plotly`` package into ``_static/`` once, and
 adds one ``<script>`` for it to each page whose body holds an interactive figure, and only there.
-Nothing is fetched from the network, at build time or when the page is read.
+Nothing is fetched from the network, at build time or when the page is read. It also drops the
+inline scripts that the theme's extensions register twice (a console error on every page).
 """
 
 from __future__ import annotations
@@ -31,6 +32,26 @@ def _add_plotly_to_pages_with_figures(app, pagename, templatename, context, doct
     if FIGURE_CLASS in context.get("body", ""):
         # Called inside html-page-context, add_js_file adds the script to this page only.
         app.add_js_file(PLOTLY_JS, priority=400)
+    _drop_repeated_inline_scripts(context)
+
+
+def _drop_repeated_inline_scripts(context):
+    """Keep one copy of each inline script.
+
+    Under jupyter-book 1, sphinx-thebe and sphinx-togglebutton register their inline
+    configuration twice, and the second ``const THEBE_JS_URL = ...`` is a JavaScript
+    SyntaxError on every page (the browser test saw it in the console).
+    """
+    seen, kept = set(), []
+    for script in context.get("script_files", []):
+        body = getattr(script, "attributes", {}).get("body")
+        key = (str(script), body)
+        if body and key in seen:
+            continue
+        seen.add(key)
+        kept.append(script)
+    if "script_files" in context:
+        context["script_files"][:] = kept
 
 
 def _copy_plotly_js(app, exc):
