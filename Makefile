@@ -16,7 +16,7 @@ STAMP  := $(VENV)/.installed
 PIP_ARGS ?=
 JOBS   ?= 2
 
-.PHONY: install test unit notebooks book-strict browser book lab strip bench paper clean help
+.PHONY: install test unit notebooks book-strict browser lab-test book lab strip bench paper clean help
 
 help:
 	@sed -n '2,6p' Makefile
@@ -64,6 +64,17 @@ test: install
 	$(MAKE) --no-print-directory browser && \
 	$(PY) tools/report_times.py _build/notebook-times.json && \
 	echo "make test: all stages passed in $$(( $$(date +%s) - start )) s"
+
+# The seven widget notebooks in JupyterLab in headless Chromium (tools/lab_test.py), ~4 min.
+WIDGET_NOTEBOOKS := book/calibration/01_overlap_and_calibration.ipynb book/comm/01_alpha_beta.ipynb \
+	book/diloco/03_utilization.ipynb book/co2/01_stale_outer_update.ipynb \
+	book/t3/02_track_and_trigger.ipynb book/ladder/02_speed.ipynb book/seld/01_spatial_audio_foa.ipynb
+lab-test: install
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+	  $(PY) tools/lab_test.py $(WIDGET_NOTEBOOKS) --screenshots _build/screenshots/lab; \
+	else \
+	  echo "SKIPPED: install chromium chromium-driver (the JupyterLab test did not run)"; \
+	fi
 
 book: install
 	$(CACHE_KEY)
