@@ -46,7 +46,7 @@ SKIP_PAGES = {"genindex.html", "search.html", "py-modindex.html"}
 class _PageParser(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
-        self.ids, self.links, self.remote = set(), [], []
+        self.ids, self.links, self.remote, self.scripts = set(), [], [], []
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -55,6 +55,8 @@ class _PageParser(HTMLParser):
                 self.ids.add(a[key])
         if tag == "a" and a.get("href") is not None:
             self.links.append(a["href"])
+        if tag == "script" and a.get("src"):
+            self.scripts.append(a["src"])
         if tag == "script" and _is_remote(a.get("src")):
             self.remote.append(f"<script src={a['src']!r}>")
         if tag == "link" and "stylesheet" in (a.get("rel") or "") and _is_remote(a.get("href")):
@@ -78,6 +80,9 @@ def static_problems(root: Path, page: Path) -> list[str]:
     problems = []
     parsed = _parse(page)
     problems += [f"{rel}: {r} needs the network" for r in parsed.remote]
+    plotly = [src for src in parsed.scripts if "plotly" in src.rsplit("/", 1)[-1]]
+    if len(plotly) > 1:
+        problems.append(f"{rel}: plotly.js is loaded {len(plotly)} times: {plotly}")
     for href in parsed.links:
         parts = urlsplit(href)
         if parts.scheme or parts.netloc or href.startswith(("mailto:", "javascript:")):

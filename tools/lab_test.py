@@ -97,7 +97,9 @@ def check_notebook(driver, base: str, token: str, rel: str, timeout_s: float,
         problems.append(f"{rel}: a dialog greets the learner: {text!r}")
         for b in driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept"):
             b.click()
-    body = driver.find_element(By.CSS_SELECTOR, ".jp-Notebook").text
+    body = driver.execute_script(
+        "return [...document.querySelectorAll('.jp-MarkdownCell')]"
+        ".map((c) => c.textContent).join('\\n')")
     for raw in ("{prf:", ":label:", "{glue:text}"):
         if raw in body:
             problems.append(f"{rel}: raw MyST markup {raw!r} shows in the rendered Markdown")

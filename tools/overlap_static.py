@@ -5,7 +5,8 @@ plotly.js, so a page with three figures does not carry three 4.6 MB copies of it
 copies the ``plotly.min.js`` that ships inside the ``plotly`` package into ``_static/`` once, and
 adds one ``<script>`` for it to each page whose body holds an interactive figure, and only there.
 Nothing is fetched from the network, at build time or when the page is read. It also drops the
-inline scripts that the theme's extensions register twice (a console error on every page).
+inline scripts that the theme's extensions register twice (a console error on every page), and
+loads MathJax on every page (the proof index lists theorem titles with math).
 """
 
 from __future__ import annotations
@@ -45,10 +46,11 @@ def _drop_repeated_inline_scripts(context):
     seen, kept = set(), []
     for script in context.get("script_files", []):
         body = getattr(script, "attributes", {}).get("body")
-        key = (str(script), body)
-        if body and key in seen:
+        inline = body and not getattr(script, "filename", None)  # filename None or ''
+        if inline and body in seen:
             continue
-        seen.add(key)
+        if inline:
+            seen.add(body)
         kept.append(script)
     if "script_files" in context:
         context["script_files"][:] = kept
@@ -63,6 +65,9 @@ def _copy_plotly_js(app, exc):
 
 def setup(app):
     plotly_js_path()  # fail at start-up, not after a 5-minute build
+    # MathJax on every page, not only where Sphinx saw an equation node: sphinx-proof's index
+    # page (prf-prf.html) lists theorem titles with inline math and would show them raw.
+    app.set_html_assets_policy("always")
     app.connect("html-page-context", _add_plotly_to_pages_with_figures)
     app.connect("build-finished", _copy_plotly_js)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

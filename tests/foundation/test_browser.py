@@ -69,7 +69,8 @@ def checked(tmp_path_factory):
         _write(book, "links.html", '<a href="nowhere.html">a</a> <a href="other.html#gone">b</a>'),
         _write(book, "dead.html", dead.to_html()),
         _write(book, "js.html", '<script>notDefinedAnywhere()</script>'
-                                '<script src="https://cdn.example.org/x.js"></script>'),
+                                '<script src="https://cdn.example.org/x.js"></script>'
+                                '<script src="plotly.min.js"></script>'),
     ]
     report = browser_test.run(book, book / "shots", None, pages=pages)
     return book, report, dead
@@ -114,3 +115,4 @@ def test_javascript_errors_and_network_scripts_are_named(checked):
     assert any(p.startswith("js.html: JavaScript console error") and "notDefinedAnywhere" in p
                for p in problems)
     assert "js.html: <script src='https://cdn.example.org/x.js'> needs the network" in problems
+    assert any(p.startswith("js.html: plotly.js is loaded 2 times") for p in problems)
