@@ -73,9 +73,10 @@ def gantt_traces(lanes, *, scale: float = 1e3) -> list[dict]:
 
     ``lanes`` maps a lane label to its spans: objects with ``kind`` ("compute" or "comm"),
     ``start_s`` and ``end_s``, like :class:`companion.comm.Span` and the Ladder's intervals. Each
-    lane gets a compute row and a comm row; times are multiplied by ``scale`` (milliseconds by
-    default). There are always exactly two traces, so every frame of a slider figure has the same
-    number of traces whatever the number of spans.
+    lane is one row, compute in its upper half and communication in its lower half; times are
+    multiplied by ``scale`` (milliseconds by default). There are always exactly two traces, so
+    every frame of a slider figure has the same traces whatever the number of spans. Use
+    :data:`GANTT_YAXIS` as the figure's ``yaxis`` so rows read top to bottom in lane order.
     """
     rows = {"compute": ([], [], []), "comm": ([], [], [])}
     for label, spans in lanes.items():
@@ -86,17 +87,24 @@ def gantt_traces(lanes, *, scale: float = 1e3) -> list[dict]:
             base, width, y = rows[s.kind]
             base.append(scale * float(s.start_s))
             width.append(scale * float(s.end_s - s.start_s))
-            y.append(f"{label} {s.kind}")
+            y.append(str(label))
+    # every lane appears in the first trace, so the rows keep the lanes' order
+    first = rows["compute"]
+    for label in lanes:
+        if str(label) not in first[2]:
+            first[0].append(0.0), first[1].append(0.0), first[2].append(str(label))
     names = {"compute": "compute", "comm": "communication"}
     colors = {"compute": COMPUTE_COLOR, "comm": COMM_COLOR}
+    offsets = {"compute": -0.42, "comm": 0.02}
     return [{"type": "bar", "orientation": "h", "name": names[k], "base": b, "x": w, "y": y,
+             "width": 0.4, "offset": offsets[k],
              "marker": {"color": colors[k], "line": {"color": "white", "width": 0.5}}}
             for k, (b, w, y) in rows.items()]
 
 
-def gantt_rows(lane_labels) -> list[str]:
-    """The y categories of :func:`gantt_traces`, top to bottom, for ``yaxis.categoryarray``."""
-    return [f"{label} {kind}" for label in lane_labels for kind in ("compute", "comm")][::-1]
+#: The y axis of a :func:`gantt_traces` chart: lanes top to bottom in the order given.
+GANTT_YAXIS = {"type": "category", "categoryorder": "trace", "autorange": "reversed",
+               "automargin": True, "showgrid": False}
 
 
 def _format(value) -> str:
@@ -151,8 +159,10 @@ class SliderFigure:
 _PLOTLY_TEMPLATE = {"layout": {
     "font": {"size": 12}, "plot_bgcolor": "white", "paper_bgcolor": "white",
     "colorway": list(COLORS.values()),
-    "xaxis": {"gridcolor": "#e5e5e5", "zeroline": False, "linecolor": "#444", "ticks": "outside"},
-    "yaxis": {"gridcolor": "#e5e5e5", "zeroline": False, "linecolor": "#444", "ticks": "outside"},
+    "xaxis": {"gridcolor": "#e5e5e5", "zeroline": False, "linecolor": "#444", "ticks": "outside",
+              "automargin": True},
+    "yaxis": {"gridcolor": "#e5e5e5", "zeroline": False, "linecolor": "#444", "ticks": "outside",
+              "automargin": True},
 }}
 
 _HTML_TEMPLATE = """<div class="{cls}" id="{id}-box">
