@@ -98,7 +98,7 @@ def check_notebook(driver, base: str, token: str, rel: str, timeout_s: float,
         for b in driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept"):
             b.click()
     body = driver.execute_script(
-        "return [...document.querySelectorAll('.jp-MarkdownCell')]"
+        "return [...document.querySelectorAll('.jp-MarkdownCell .jp-MarkdownOutput')]"
         ".map((c) => c.textContent).join('\\n')")
     for raw in ("{prf:", ":label:"):
         if raw in body:
