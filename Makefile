@@ -1,5 +1,6 @@
 # Overlap: the book and its companion package.
-#   make test   install into .venv, run unit tests, every notebook under nbval, the strict book build
+#   make test   install into .venv, run unit tests, every notebook under nbval, the strict book build,
+#               then the built book in headless Chromium
 #   make book   install, execute every notebook and build the HTML book into _build/html
 #   make lab    install and open JupyterLab on the book
 # Install is idempotent: it reruns only when pyproject.toml or constraints-cpu.txt change.
@@ -15,10 +16,10 @@ STAMP  := $(VENV)/.installed
 PIP_ARGS ?=
 JOBS   ?= 2
 
-.PHONY: install test unit notebooks book-strict book lab strip bench paper clean help
+.PHONY: install test unit notebooks book-strict browser lab-test book lab strip bench paper clean help
 
 help:
-	@sed -n '2,5p' Makefile
+	@sed -n '2,6p' Makefile
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,18 +41,43 @@ notebooks: install
 	mkdir -p _build
 	$(PY) tools/nbtest.py book --times-json _build/notebook-times.json
 
+# jupyter-cache keys on cell sources only: clear it when any companion/*.py changed.
+CACHE_KEY := $(PY) tools/cache_key.py _build/.jupyter_cache companion
+
 book-strict: install
+	$(CACHE_KEY)
 	$(JB) build . --builder html -W -n --keep-going
+
+# The built book in headless Chromium, offline (tools/browser_test.py); skipped without Chromium.
+browser: install
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+	  $(PY) tools/browser_test.py _build/html --screenshots _build/screenshots; \
+	else \
+	  echo "SKIPPED: install chromium chromium-driver (the browser test of the built book did not run)"; \
+	fi
 
 test: install
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory unit && \
 	$(MAKE) --no-print-directory notebooks && \
 	$(MAKE) --no-print-directory book-strict && \
+	$(MAKE) --no-print-directory browser && \
 	$(PY) tools/report_times.py _build/notebook-times.json && \
 	echo "make test: all stages passed in $$(( $$(date +%s) - start )) s"
 
+# The seven widget notebooks in JupyterLab in headless Chromium (tools/lab_test.py), ~4 min.
+WIDGET_NOTEBOOKS := book/calibration/01_overlap_and_calibration.ipynb book/comm/01_alpha_beta.ipynb \
+	book/diloco/03_utilization.ipynb book/co2/01_stale_outer_update.ipynb \
+	book/t3/02_track_and_trigger.ipynb book/ladder/02_speed.ipynb book/seld/01_spatial_audio_foa.ipynb
+lab-test: install
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+	  $(PY) tools/lab_test.py $(WIDGET_NOTEBOOKS) --screenshots _build/screenshots/lab; \
+	else \
+	  echo "SKIPPED: install chromium chromium-driver (the JupyterLab test did not run)"; \
+	fi
+
 book: install
+	$(CACHE_KEY)
 	$(JB) build . --builder html
 	@echo "Open $(CURDIR)/_build/html/index.html"
 

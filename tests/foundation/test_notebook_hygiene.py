@@ -102,3 +102,52 @@ def test_toc_lists_every_notebook_and_only_existing_pages():
     for nb in NOTEBOOKS:
         stem = str(nb.relative_to(ROOT).with_suffix(""))
         assert stem in listed, f"{stem} is not in _toc.yml"
+
+
+#: Code lines longer than this are cut off in the book's page column.
+MAX_CODE_LINE = 88
+#: Notebooks being rewritten on other branches as this rule lands; their lines are fixed in
+#: those rewrites. Remove an entry once its notebook passes (the test below says when).
+LINE_LENGTH_PENDING: set[str] = set()
+
+
+def long_code_lines(nb: dict, limit: int = MAX_CODE_LINE) -> list[str]:
+    """``cell N line M (L chars): text`` for each code line over ``limit`` characters."""
+    found = []
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        for j, line in enumerate("".join(cell["source"]).splitlines(), start=1):
+            if len(line) > limit:
+                found.append(f"cell {i} line {j} ({len(line)} chars): {line.strip()[:60]}")
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_code_lines_fit_the_page_column(path):
+    rel = str(path.relative_to(ROOT))
+    found = long_code_lines(json.loads(path.read_text()))
+    if rel in LINE_LENGTH_PENDING:
+        if not found:
+            pytest.fail(f"{rel} now fits {MAX_CODE_LINE} characters: remove it from "
+                        "LINE_LENGTH_PENDING")
+        pytest.skip(f"{len(found)} long lines left for the rewrite on another branch")
+    assert not found, f"code lines over {MAX_CODE_LINE} characters:\n" + "\n".join(found)
+
+
+def test_long_code_lines_are_named_by_cell_and_line():
+    nb = {"cells": [{"cell_type": "markdown", "source": ["x" * 200]},
+                    {"cell_type": "code", "source": ["ok = 1\n", "y = " + "1 + " * 30 + "1\n"]}]}
+    assert long_code_lines(nb) == [f"cell 1 line 2 (125 chars): y = {'1 + ' * 14}"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_kernelspec_names_the_book_kernel(path):
+    """Without a kernelspec, JupyterLab greets the learner with a "Select Kernel" dialog."""
+    rel = str(path.relative_to(ROOT))
+    spec = json.loads(path.read_text()).get("metadata", {}).get("kernelspec", {})
+    if rel in LINE_LENGTH_PENDING and not spec:
+        pytest.skip("kernelspec added with the rewrite on another branch")
+    assert spec.get("name") == "python3" and spec.get("language") == "python", (
+        f"metadata.kernelspec is {spec!r}: set name 'python3' (the kernel `make install` "
+        "registers) and language 'python'")

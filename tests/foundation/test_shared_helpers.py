@@ -51,3 +51,15 @@ def test_stopwatch_and_median_time():
     assert t >= 0 and len(calls) == 5
     with pytest.raises(ValueError, match="repeats"):
         timing.median_time(lambda: None, repeats=0)
+
+
+def test_progress_while_fills_its_bar_and_rejects_bad_estimates():
+    with timing.ProgressWhile("wait", expected_s=0.05, tick_s=0.01) as bar:
+        import time
+
+        time.sleep(0.03)
+    assert bar.seconds >= 0.03 and bar._bar.n == bar._bar.total
+    with pytest.raises(ValueError, match="expected_s must be > 0"):
+        timing.ProgressWhile("wait", expected_s=0)
+    with pytest.raises(ValueError, match="tick_s must be > 0"):
+        timing.ProgressWhile("wait", expected_s=1, tick_s=-1)

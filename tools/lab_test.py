@@ -1,0 +1,188 @@
+"""Open the widget notebooks in JupyterLab, in headless Chromium, as a learner meets them.
+
+    python tools/lab_test.py book/comm/01_alpha_beta.ipynb [more notebooks] [--screenshots DIR]
+
+Starts ``jupyter lab`` on 127.0.0.1 (a free port, a random token, a throw-away copy of the
+notebooks so nothing is written back), and for each notebook: opens it, checks that no "Select
+Kernel" dialog appears, runs all cells, waits for the live control, checks that its figure is
+drawn (not blank), moves the first slider one step with the keyboard and checks the figure
+changed; it also checks that MyST markup (``{prf:...}``, ``:label:``) does not show raw. Then
+it stops the server and checks no process it started is left. Failures name the notebook and
+what was wrong; exit status 1 on any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from browser_test import start_chromium  # noqa: E402
+
+_FIGURE_STATE = """
+const outs = [...document.querySelectorAll('.jp-OutputArea-output img, .widget-output img')];
+const live = outs.filter((img) => img.closest('.widget-output'));
+return live.map((img) => [img.src.length, img.naturalWidth, img.src.slice(-200)]);
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_lab(root: Path, port: int, token: str) -> subprocess.Popen:
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".jupyter-config"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces")}
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
+           f"--port={port}", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
+           "--ServerApp.port_retries=0", "--LabApp.news_url=", "--expose-app-in-browser",
+           "--allow-root"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api/status?token={token}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with status {proc.returncode}")
+            time.sleep(0.5)
+    stop(proc)
+    raise RuntimeError("jupyter lab did not answer within 60 s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _leftovers(pgid: int) -> list[str]:
+    out = subprocess.run(["ps", "-o", "pid=,pgid=,args=", "-e"], capture_output=True, text=True)
+    return [line for line in out.stdout.splitlines() if line.split()[1:2] == [str(pgid)]]
+
+
+def check_notebook(driver, base: str, token: str, rel: str, timeout_s: float,
+                   shots: Path | None) -> list[str]:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    problems = []
+    driver.get(f"{base}/lab/tree/{rel}?token={token}&reset")
+    t0 = time.time()
+    while time.time() - t0 < 60 and not driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook"):
+        time.sleep(0.3)
+    time.sleep(3)  # the kernel starts, or a dialog would open
+    if driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog"):
+        text = driver.find_element(By.CSS_SELECTOR, ".jp-Dialog").text[:120]
+        problems.append(f"{rel}: a dialog greets the learner: {text!r}")
+        for b in driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept"):
+            b.click()
+    body = driver.execute_script(
+        "return [...document.querySelectorAll('.jp-MarkdownCell .jp-MarkdownOutput')]"
+        ".map((c) => c.textContent).join('\\n')")
+    for raw in ("{prf:", ":label:"):
+        if raw in body:
+            problems.append(f"{rel}: raw MyST markup {raw!r} shows in the rendered Markdown")
+    if "{glue:text}" in body:  # glue is a Sphinx feature; Lab shows the role (issue 17, open)
+        print(f"  NOTE {rel}: {body.count('{glue:text}')} glued numbers show as raw roles")
+    if shots is not None:
+        shots.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(shots / (rel.replace("/", "__") + "__top.png")))
+    driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    t0, state = time.time(), []
+    while time.time() - t0 < timeout_s:
+        state = driver.execute_script(_FIGURE_STATE)
+        if state and all(w > 0 for _, w, _ in state):
+            break
+        time.sleep(1)
+    if not state:
+        problems.append(f"{rel}: no live figure after {timeout_s:.0f} s of Run All")
+        return problems
+    if not all(w > 0 for _, w, _ in state):
+        problems.append(f"{rel}: the live figure is blank after Run All")
+    sliders = driver.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle, "
+                                                    ".widget-slider .slider-handle")
+    if not sliders:
+        problems.append(f"{rel}: the live control has no slider")
+        return problems
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", sliders[0])
+    sliders[0].click()
+    sliders[0].send_keys(Keys.ARROW_RIGHT)
+    before, t0 = state, time.time()
+    while time.time() - t0 < 20:
+        state = driver.execute_script(_FIGURE_STATE)
+        if state and state != before and all(w > 0 for _, w, _ in state):
+            break
+        time.sleep(0.5)
+    if state == before:
+        problems.append(f"{rel}: moving the first slider did not change the figure")
+    if shots is not None:
+        shots.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(shots / (rel.replace("/", "__") + ".png")))
+    return problems
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("notebooks", nargs="+", type=Path)
+    ap.add_argument("--screenshots", type=Path, default=None)
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds of Run All per notebook")
+    args = ap.parse_args(argv)
+    t_start = time.time()
+    problems = []
+    with tempfile.TemporaryDirectory(prefix="overlap-lab-") as tmp:
+        root = Path(tmp) / "book"
+        shutil.copytree(ROOT / "book", root)
+        token, port = secrets.token_hex(16), _free_port()
+        proc = start_lab(root, port, token)
+        try:
+            with tempfile.TemporaryDirectory(prefix="overlap-chromium-") as profile:
+                driver = start_chromium(profile)
+                try:
+                    driver.set_window_size(1400, 1000)
+                    for nb in args.notebooks:
+                        rel = nb.resolve().relative_to(ROOT / "book").as_posix()
+                        t0 = time.time()
+                        found = check_notebook(driver, f"http://127.0.0.1:{port}", token, rel,
+                                               args.timeout, args.screenshots)
+                        problems += found
+                        print(f"  {rel}: {time.time() - t0:.0f} s, {len(found)} problems",
+                              flush=True)
+                finally:
+                    driver.quit()
+        finally:
+            pgid = proc.pid
+            stop(proc)
+            time.sleep(1)
+            left = _leftovers(pgid)
+            if left:
+                problems.append(f"processes left behind by jupyter lab: {left}")
+    for p in problems:
+        print("FAIL", p)
+    print(f"lab test: {len(args.notebooks)} notebooks in {time.time() - t_start:.0f} s, "
+          f"{len(problems)} problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
