@@ -98,7 +98,7 @@ def rate_for_ratio(ratio: float, compute_s: float, payload_bytes: int, world_siz
 
 
 def compare(ratios=(0.5, 1.0, 2.0), *, world_size: int = 2, payload_numel: int = 1 << 20, n_steps: int = 4,
-            repeats: int = 3, matmuls: int = 12, dim: int = 384, sweep_sizes: list[int] | None = None,
+            repeats: int = 3, matmuls: int = 60, dim: int = 384, sweep_sizes: list[int] | None = None,
             sweep_repeats: int = 3, calibration_repeats: int = 3, seed: int = 0, timeout_s: float = 300.0) -> dict:
     """Calibrate compute, then at each comm/compute ``ratio`` shape a network, fit it and judge the model.
 
@@ -108,8 +108,6 @@ def compare(ratios=(0.5, 1.0, 2.0), *, world_size: int = 2, payload_numel: int =
     ``predicted_s``, ``measured_s`` (median over repeats of the slowest rank's wall), the
     repeats' ``measured_min_s``/``measured_max_s`` and ``rel_error`` = measured / predicted - 1.
     """
-    if sweep_sizes is None:
-        sweep_sizes = default_sizes(16 * 1024, 2 * 4 * payload_numel)  # up to the payload
     payload_bytes = 4 * payload_numel
     t0 = time.perf_counter()
     calib = launch(compute_worker, world_size, n_steps, calibration_repeats, matmuls, dim, seed,
@@ -118,7 +116,9 @@ def compare(ratios=(0.5, 1.0, 2.0), *, world_size: int = 2, payload_numel: int =
     rows = []
     for ratio in ratios:
         shaped = ShapedLink(round(rate_for_ratio(ratio, compute_s, payload_bytes, world_size), 4))
-        out = launch(judged_worker, world_size, payload_numel, n_steps, repeats, matmuls, dim, sweep_sizes,
+        # up to twice the payload, and far enough past the token bucket to fit beta
+        sizes = sweep_sizes or default_sizes(16 * 1024, max(2 * payload_bytes, 32 * shaped.burst_bytes))
+        out = launch(judged_worker, world_size, payload_numel, n_steps, repeats, matmuls, dim, sizes,
                      sweep_repeats, seed, link=shaped, timeout_s=timeout_s)
         sweep = out[0]["sweep"]
         fit = fit_link("all_reduce", [r["nbytes"] for r in sweep], [r["median_s"] for r in sweep], world_size,
