@@ -51,14 +51,16 @@ class Transfer:
     """The handle of one modelled transfer; ``wait()`` returns at its completion time.
 
     Attributes (absolute ``time.perf_counter`` seconds): ``issued_s``, ``start_s`` (when the link
-    takes it), ``done_s`` (modelled completion), and after ``wait()`` ``real_done_s`` (when the
-    real collective finished) and ``end_s`` = max(done_s, real_done_s).
+    takes it), ``done_s`` (modelled completion), and after ``wait()`` ``ready_s`` (when the last
+    rank had issued it: the time before that is waiting for another rank, not for the link),
+    ``real_done_s`` (when the real collective finished) and ``end_s`` = max(done_s, real_done_s).
     """
 
     def __init__(self, net: "ModelledLink", name: str, waiter, issued_s: float, start_s: float, done_s: float,
                  nbytes: int, last_issue=None) -> None:
         self._net, self._waiter, self._last_issue = net, waiter, last_issue
         self._ready_s, self._cost_s, self._resolved = start_s, done_s - start_s, net.link is None
+        self.ready_s = start_s
         self.name, self.nbytes = name, nbytes
         self.issued_s, self.start_s, self.done_s = issued_s, start_s, done_s
         self.real_done_s: float | None = None
@@ -236,6 +238,7 @@ class ModelledLink:
                 with self._lock:
                     t = self._pending.pop(0)
                 ready = t._last_issue() if t._last_issue is not None else t._ready_s
+                t.ready_s = ready
                 t.start_s = max(ready, self._resolved_free_at)
                 t.done_s = t.start_s + t._cost_s
                 t._resolved = True

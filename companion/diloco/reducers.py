@@ -75,7 +75,10 @@ class LinkReducer:
         self.link_waits_s: list[float] = []
 
     def _waited(self, called_s: float, *transfers) -> None:
-        self.link_waits_s.append(max(0.0, max(t.done_s for t in transfers) - called_s))
+        # waiting for the link only: from the call, or from when the last worker had issued the
+        # sync if that was later (before then the wait is for the other worker, not the link)
+        ready = max(t.ready_s for t in transfers)
+        self.link_waits_s.append(max(0.0, max(t.done_s for t in transfers) - max(called_s, ready)))
 
     def launch(self, flat: torch.Tensor, *, bits: int | None = None, name: str = "sync") -> Pending:
         from companion import comm
