@@ -122,7 +122,7 @@ def test_gantt_traces_keep_two_traces_whatever_the_spans():
 
     spans = [Span(0, "mm", "compute", 0.0, 0.002), Span(0, "ar", "comm", 0.001, 0.004)]
     compute, comm = gantt_traces({"step": spans, "idle": [Span(0, "ar", "comm", 0.0, 0.001)]})
-    # the lane without compute gets a zero-width placeholder, so rows keep the lanes' order
+    # the lane without compute gets a zero-width empty trace, so rows keep the lanes' order
     assert (compute["base"], compute["x"], compute["y"]) == ([0.0, 0.0], [2.0, 0.0],
                                                             ["step", "idle"])
     assert comm["base"] == [1.0, 0.0] and comm["y"] == ["step", "idle"]
