@@ -34,7 +34,7 @@ def sweeps(rates: list[float], repeats: int, largest: int) -> list[dict]:
         link = None if rate is None else comm.ShapedLink(rate)
         records = comm.launch(link_fit.sweep_worker, 2, sizes, repeats, link=link, timeout_s=1800)
         fits = link_fit.fit_sweep(records[0], 2, 0 if link is None else 2 * link.burst_bytes)
-        expected = None if link is None else link.payload_bytes_per_s / 1.25e8
+        expected = None if link is None else link.payload_bytes_per_s / comm.BYTES_PER_S_PER_GBPS
         for op, fit in fits.items():
             row = {"link": "bare loopback" if rate is None else f"shaped {rate:g} Gbit/s", "rate_gbit_s": rate,
                    "expected_beta_gbit_s": expected, **fit.as_dict()}

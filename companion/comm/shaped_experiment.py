@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from .cost_model import Link
+from .cost_model import BYTES_PER_S_PER_GBPS, Link
 from .launcher import device, launch
 from .link_fit import default_sizes, fit_link, sweep_worker
 from .modelled_link import ModelledLink
@@ -129,7 +129,7 @@ def compare(ratios=(0.5, 1.0, 2.0), *, world_size: int = 2, payload_numel: int =
             predicted = predict(compute_s, fit.link, payload_bytes, world_size, n_steps, mode)
             measured = statistics.median(walls)
             rows.append({"ratio": ratio, "rate_gbit_s": shaped.rate_gbit_s,
-                         "expected_beta_gbit_s": shaped.payload_bytes_per_s / 1.25e8, "mode": mode,
+                         "expected_beta_gbit_s": shaped.payload_bytes_per_s / BYTES_PER_S_PER_GBPS, "mode": mode,
                          "alpha_s": fit.alpha_s, "beta_gbit_s": fit.beta_gbit_s,
                          "fit_rms_rel_residual": fit.rms_rel_residual, "fit": fit.as_dict(),
                          "comm_s": fit.link.allreduce_time(payload_bytes, world_size),
