@@ -79,7 +79,7 @@ def _exit_when_orphaned(parent_pid: int) -> None:
 
 
 def _worker_main(fn, rank, world_size, args, port, backend, threads_per_rank, conn, parent_pid, init_timeout_s,
-                 netns_pid=None, userns_pid=None):
+                 netns_pid=None, userns_pid=None, strict_device=False):
     """Entry point of one worker process (runs in the child).
 
     With ``netns_pid`` (a :class:`~companion.comm.shaped_link.ShapedNetwork` holder) the rank
@@ -123,7 +123,13 @@ def _worker_main(fn, rank, world_size, args, port, backend, threads_per_rank, co
         send(("error", rank, (time.time(), traceback.format_exc())))
         return
     try:
-        result = fn(rank, world_size, *args)
+        if strict_device:
+            from .placement import strict_placement
+
+            with strict_placement():
+                result = fn(rank, world_size, *args)
+        else:
+            result = fn(rank, world_size, *args)
     except BaseException:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -167,6 +173,9 @@ def _check_launch_args(fn, world_size, backend, timeout_s, threads_per_rank) -> 
         raise ValueError(f"world_size must be an integer >= 1, got {world_size!r}")
     if backend not in ("gloo", "nccl"):
         raise ValueError(f"backend must be 'gloo' or 'nccl', got {backend!r}")
+    if backend == "nccl" and not torch.cuda.is_available():
+        raise ValueError("backend='nccl' needs CUDA GPUs and this machine has none: "
+                         "use backend='gloo' (the CPU backend)")
     if not timeout_s > 0:
         raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
     if isinstance(threads_per_rank, bool) or not isinstance(threads_per_rank, int) or threads_per_rank < 1:
@@ -186,7 +195,7 @@ def _start_store(attempts: int = 5):
 
 
 def launch(fn, world_size: int, *args, backend: str = "gloo", timeout_s: float = 120.0,
-           threads_per_rank: int = 1, link: ShapedLink | None = None) -> list:
+           threads_per_rank: int = 1, link: ShapedLink | None = None, strict_device: bool = False) -> list:
     """Run ``fn(rank, world_size, *args)`` in ``world_size`` fresh processes and return their results.
 
     Each worker is started with the ``spawn`` method, limits its numerical libraries to
@@ -198,6 +207,11 @@ def launch(fn, world_size: int, *args, backend: str = "gloo", timeout_s: float =
     network namespace whose NIC the kernel throttles to the link's rate, so every byte of the
     process group really crosses a slow link; the namespaces are gone when ``launch`` returns or
     raises.
+
+    With ``strict_device`` each worker runs under
+    :func:`~companion.comm.placement.strict_placement`: tensors made without ``device=`` land on
+    the ``meta`` device and every collective checks that its tensors are on :func:`device`, so
+    code that would hand a CPU tensor to NCCL fails on a CPU-only machine too.
 
     Returns ``[result of rank 0, result of rank 1, ...]``.
 
@@ -230,7 +244,7 @@ def launch(fn, world_size: int, *args, backend: str = "gloo", timeout_s: float =
                         args=(fn, rank, world_size, args, store.port, backend, threads_per_rank, sender,
                               os.getpid(), min(timeout_s, 300.0),
                               None if network is None else network.holder_pids[rank],
-                              None if network is None else network.user_ns_pid),
+                              None if network is None else network.user_ns_pid, strict_device),
                         name=f"comm-rank-{rank}", daemon=True)
                     proc.start()
                     sender.close()
@@ -339,6 +353,10 @@ def run_under_torchrun(fn, *args, out: str | None = None, threads_per_rank: int 
                                "torchrun (on one machine, use comm.launch instead)")
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl" and int(os.environ["LOCAL_RANK"]) >= torch.cuda.device_count():
+        raise RuntimeError(f"LOCAL_RANK={os.environ['LOCAL_RANK']} but this machine has "
+                           f"{torch.cuda.device_count()} GPU(s): start torchrun with "
+                           "--nproc-per-node at most the number of GPUs")
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     if threads_per_rank is not None:

@@ -189,3 +189,32 @@ def late_rank_stall(rank: int, world_size: int, late_rank: int, delay_s: float, 
         _busy(delay_s)
     net.all_reduce(x)
     return time.perf_counter() - t0
+
+
+def placed_on_device(rank: int, world_size: int) -> list[float]:
+    """An all-reduce of a tensor made on :func:`~companion.comm.device`: passes the placement check."""
+    from .launcher import device
+
+    x = torch.full((3,), float(rank + 1), device=device())
+    dist.all_reduce(x)
+    return x.tolist()
+
+
+def forgets_the_device(rank: int, world_size: int) -> list[float]:
+    """An all-reduce of a tensor made without ``device=``: the bug the placement check catches."""
+    x = torch.zeros(3)
+    dist.all_reduce(x)
+    return x.tolist()
+
+
+def forgets_the_device_in_p2p(rank: int, world_size: int) -> list[float]:
+    """A batched send/receive whose receive buffer was made without ``device=`` (two ranks)."""
+    from .launcher import device
+
+    buf = torch.ones(2, device=device())
+    other = torch.empty(2)
+    peer = 1 - rank
+    ops = [dist.P2POp(dist.isend, buf, peer), dist.P2POp(dist.irecv, other, peer)]
+    for work in dist.batch_isend_irecv(ops):
+        work.wait()
+    return other.tolist()
