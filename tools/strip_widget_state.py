@@ -1,4 +1,5 @@
-"""Remove widget state (``metadata.widgets``) and outputs from notebooks, in place."""
+"""Remove widget state (``metadata.widgets``), outputs and the values jupyterlab-myst stores for
+``{eval}`` roles (``user_expressions`` in Markdown cells) from notebooks, in place."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ def strip(path: str) -> bool:
                 changed = True
             cell["outputs"] = []
             cell["execution_count"] = None
+        elif cell.get("metadata", {}).pop("user_expressions", None) is not None:
+            changed = True
     if changed:
         with open(path, "w", encoding="utf-8") as f:
             json.dump(nb, f, indent=1, ensure_ascii=False)

@@ -37,6 +37,9 @@ def test_committed_without_outputs_or_widget_state(path):
         if cell["cell_type"] == "code":
             assert not cell.get("outputs"), f"cell {i} has outputs: run `make strip`"
             assert cell.get("execution_count") is None, f"cell {i} has an execution count"
+        else:
+            assert "user_expressions" not in cell.get("metadata", {}), (
+                f"cell {i} keeps jupyterlab-myst's evaluated {{eval}} values: run `make strip`")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
@@ -77,6 +80,30 @@ def test_glue_is_given_python_numbers(path):
             continue
         for call in re.findall(r"glue\(\s*\"[^\"]+\"\s*,\s*np\.\w+", "".join(cell["source"])):
             pytest.fail(f"glue of a NumPy value: {call}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_prose_numbers_read_the_same_in_lab_and_in_the_book(path):
+    """Computed numbers in prose are {eval}`glued("key:fmt")` (companion.glue), not {glue:text}."""
+    from companion.glue import GLUED_CALL
+
+    nb = json.loads(path.read_text())
+    uses_eval = False
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "markdown":
+            continue
+        text = "".join(cell["source"])
+        glue_roles = re.findall(r"\{glue(?::text|:md|:)?\}`[^`]*`", text)
+        assert not glue_roles, (f"cell {i}: {glue_roles[0]} shows as raw MyST in JupyterLab; "
+                                f'write {{eval}}`glued("key:fmt")` instead (companion.glue)')
+        for expression in re.findall(r"\{eval\}`([^`]*)`", text):
+            uses_eval = True
+            assert GLUED_CALL.match(expression), (
+                f'cell {i}: {{eval}}`{expression}`: the book resolves only glued("key:fmt")')
+    if uses_eval:
+        code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+        assert "from companion.glue import" in code and "glued" in code, (
+            "the prose calls glued(...): import it in a code cell (from companion.glue import glue, glued)")
 
 
 def _toc_files(node) -> list[str]:
