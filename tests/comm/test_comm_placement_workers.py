@@ -13,9 +13,8 @@ from companion.comm import selftest
 from companion.comm.chapter import chapter_worker
 from companion.comm.link_fit import sweep_worker
 from companion.comm.overlap import OverlapSetting
+from companion.comm.result_shape import assert_same_shape, both_ways
 from companion.comm.shaped_experiment import compute_worker, judged_worker
-
-from .placement_compare import assert_same_shape, both_ways
 
 SIZES = [64, 128]  # bytes per rank: divisible by 4 * world size
 

@@ -1,7 +1,8 @@
-"""Compare a worker's results with and without ``strict_device``: equal values, matching timings.
+"""The structure of a worker's results with the timings left out, to compare two runs.
 
-Timings differ from run to run, so :func:`shape_of` keeps only their type; everything else (ints,
-strings, tensors, span names and kinds) must be equal, which :func:`assert_same_shape` checks.
+Timings differ from run to run, so :func:`shape_of` keeps only their type; everything else
+(ints, strings, tensor shapes, dtypes and devices, span names and kinds) is kept. The tests use
+it to check that a worker run under ``strict_device`` returns what the plain run returns.
 """
 
 from __future__ import annotations
@@ -10,19 +11,20 @@ import dataclasses
 
 import torch
 
-from companion import comm
+from .launcher import launch
+from .timeline import Span
 
 
 def both_ways(fn, world_size: int, *args, timeout_s: float = 180.0) -> tuple[list, list]:
     """``(results, strict results)`` of ``fn`` launched without and with ``strict_device``."""
-    plain = comm.launch(fn, world_size, *args, timeout_s=timeout_s)
-    strict = comm.launch(fn, world_size, *args, strict_device=True, timeout_s=timeout_s)
+    plain = launch(fn, world_size, *args, timeout_s=timeout_s)
+    strict = launch(fn, world_size, *args, strict_device=True, timeout_s=timeout_s)
     return plain, strict
 
 
 def shape_of(value):
     """``value`` with every float replaced by ``float`` and every span by its rank, name and kind."""
-    if isinstance(value, comm.Span):
+    if isinstance(value, Span):
         return ("span", value.rank, value.name, value.kind)
     if isinstance(value, bool) or isinstance(value, (int, str)) or value is None:
         return value
