@@ -29,7 +29,7 @@ def _exchange(send: torch.Tensor, dst: int, recv: torch.Tensor, src: int, tag: i
     float(recv[0])  # the value is here (a GPU's stream is waited for)
 
 
-def left_clock_offset(rounds: int = 8) -> tuple[float, float]:
+def left_clock_offset(rounds: int = 32) -> tuple[float, float]:
     """``(offset_s, error_s)`` of the left neighbour's clock: its time minus this rank's.
 
     A time ``t`` read on rank ``rank - 1`` is ``t - offset_s`` on this rank's clock, to within

@@ -147,10 +147,12 @@ def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: 
             requests.put((None, err))
 
     gemm_s = []
+    go = threading.Event()
 
     def gemm() -> None:
         # 2. the GEMM, group by group; each finished row chunk counts one write
         try:
+            go.wait()
             for index, group in enumerate(layout.groups):
                 with net.compute(f"gemm {index}"):
                     start = time.perf_counter()
@@ -164,12 +166,15 @@ def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: 
             errors.append(err)
             requests.put((None, err))
 
-    dist.barrier()
-    timeline.reset()
+    # the threads start before the clock (a loaded machine takes milliseconds to start one);
+    # the GEMM waits for the barrier, the receivers for works posted above
     threads = [threading.Thread(target=receive, args=(item,), daemon=True) for item in incoming]
     threads.append(threading.Thread(target=gemm, name="t3-gemm", daemon=True))
     for thread in threads:
         thread.start()
+    dist.barrier()
+    timeline.reset()
+    go.set()
     # 3. every send leaves from this thread, in the order the chunks fire
     for _ in layout.sent_items:
         item, handed = requests.get()
