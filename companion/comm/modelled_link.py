@@ -10,6 +10,12 @@ ranks' issue offsets since their last barrier). Waiting sleeps, so the CPU stays
 compute, as with a DMA engine; point-to-point waits and the ring reduce-scatter run on one
 persistent watcher thread per link.
 
+On a GPU (NCCL) a collective's real completion is taken after ``work.wait()`` on a stream the
+link owns, and a :meth:`~ModelledLink.compute` block ends when its kernels do
+(:mod:`~companion.comm.device_timing`). :meth:`~ModelledLink.reduce_scatter` still runs its ring
+on the watcher thread, which NCCL does not promise to tolerate beside collectives issued from
+the caller's thread; the chapters that use it run on gloo.
+
 What this proves and what it does not: the reduced tensors are real, but the *time* is the
 model's; agreement between a run on a ``ModelledLink`` and the alpha-beta model only shows that
 the schedule and the bookkeeping are right. To test the model against a network, run over a
@@ -271,6 +277,9 @@ class ModelledLink:
 
         return last_issue
 
+    def _waiter(self, work):
+        return _future_waiter(work, self._watcher, self._clock)
+
     def _cost(self, method: str, *args) -> float:
         return 0.0 if self.link is None else getattr(self.link, method)(*args)
 
@@ -288,8 +297,8 @@ class ModelledLink:
         now = time.perf_counter()
         work = dist.all_reduce(tensor, group=self.group, async_op=True)
         sent = 2 * (p - 1) * n / p
-        return self._finish(self._issue(name, self._cost("allreduce_time", n, p), sent, _future_waiter(work, self._watcher, self._clock), now,
-                                           collective=True), async_op)
+        return self._finish(self._issue(name, self._cost("allreduce_time", n, p), sent, self._waiter(work), now,
+                                        collective=True), async_op)
 
     def all_gather(self, tensor_list: list, tensor: torch.Tensor, async_op: bool = False, name: str = "all_gather"):
         """Gather every rank's ``tensor`` into ``tensor_list``; modelled as a ring all-gather."""
@@ -299,7 +308,7 @@ class ModelledLink:
         now = time.perf_counter()
         work = dist.all_gather(tensor_list, tensor, group=self.group, async_op=True)
         return self._finish(self._issue(name, self._cost("allgather_time", n * p, p), (p - 1) * n,
-                                        _future_waiter(work, self._watcher, self._clock), now, collective=True), async_op)
+                                        self._waiter(work), now, collective=True), async_op)
 
     def broadcast(self, tensor: torch.Tensor, src: int, async_op: bool = False, name: str = "broadcast"):
         """Copy ``tensor`` of rank ``src`` (group rank) to every rank; modelled as a binomial tree."""
@@ -310,8 +319,8 @@ class ModelledLink:
         now = time.perf_counter()
         work = dist.broadcast(tensor, global_src, group=self.group, async_op=True)
         sent = broadcast_sends((self.rank - src) % p, p) * n
-        return self._finish(self._issue(name, self._cost("broadcast_time", n, p), sent, _future_waiter(work, self._watcher, self._clock), now,
-                                           collective=True), async_op)
+        return self._finish(self._issue(name, self._cost("broadcast_time", n, p), sent, self._waiter(work), now,
+                                        collective=True), async_op)
 
     def reduce_scatter(self, output: torch.Tensor, input: torch.Tensor, async_op: bool = False,
                        name: str = "reduce_scatter"):
@@ -337,7 +346,7 @@ class ModelledLink:
         n = tensor.numel() * tensor.element_size()
         now = time.perf_counter()
         work = dist.isend(tensor, _peers(self.group)[dst], group=self.group, tag=tag)
-        return self._issue(name, self._cost("p2p_time", n), n, _future_waiter(work, self._watcher, self._clock), now)
+        return self._issue(name, self._cost("p2p_time", n), n, self._waiter(work), now)
 
     def irecv(self, tensor: torch.Tensor, src: int, name: str = "irecv", tag: int = 0) -> Transfer:
         """Receive into ``tensor`` from group rank ``src``; modelled as one point-to-point message.
@@ -347,7 +356,7 @@ class ModelledLink:
         n = tensor.numel() * tensor.element_size()
         now = time.perf_counter()
         work = dist.irecv(tensor, _peers(self.group)[src], group=self.group, tag=tag)
-        return self._issue(name, self._cost("p2p_time", n), 0, _future_waiter(work, self._watcher, self._clock), now)
+        return self._issue(name, self._cost("p2p_time", n), 0, self._waiter(work), now)
 
     def barrier(self) -> None:
         """A real barrier (not modelled, not recorded); the ranks' clocks are aligned here."""
