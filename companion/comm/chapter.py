@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from .launcher import device
 from .overlap import OverlapSetting, overlap_worker
 from .quantize import dequantize, quantize, quantized_all_reduce
 from .ring import ring_all_gather, ring_reduce_scatter
@@ -19,7 +20,7 @@ def collectives_check(rank: int, world_size: int, numel: int, seed: int) -> dict
     bytes per rank (``q{bits}_bytes``; ``fp32_bytes`` for comparison).
     """
     gen = torch.Generator().manual_seed(seed + rank)
-    x = torch.randn(numel, generator=gen)
+    x = torch.randn(numel, generator=gen, device="cpu").to(device())  # seeded on the CPU
     exact = x.clone()
     dist.all_reduce(exact)
     chunk = ring_reduce_scatter(x)

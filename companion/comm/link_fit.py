@@ -31,6 +31,7 @@ import torch.distributed as dist
 from scipy.optimize import least_squares, nnls
 
 from .cost_model import BYTES_PER_S_PER_GBPS, Link
+from .device_timing import stream_done
 from .launcher import device
 from .ring import ring_reduce_scatter_into
 
@@ -74,6 +75,7 @@ def _check_sizes(sizes, world_size: int) -> list[int]:
 
 
 def _time_once(operation: str, rank: int, x: torch.Tensor, out: torch.Tensor) -> float:
+    """Seconds of one ``operation`` on this rank, from a barrier until its data is here."""
     dist.barrier()
     t0 = time.perf_counter()
     if operation == "all_reduce":
@@ -86,6 +88,7 @@ def _time_once(operation: str, rank: int, x: torch.Tensor, out: torch.Tensor) ->
     elif rank == 1:
         dist.recv(x, 0)
         dist.send(x, 0)
+    stream_done(x.device)  # NCCL: the calls return once queued; the stream now waits for them
     elapsed = time.perf_counter() - t0
     return elapsed / 2 if operation == "p2p" else elapsed
 

@@ -10,6 +10,12 @@ ranks' issue offsets since their last barrier). Waiting sleeps, so the CPU stays
 compute, as with a DMA engine; point-to-point waits and the ring reduce-scatter run on one
 persistent watcher thread per link.
 
+On a GPU (NCCL) a collective's real completion is taken after ``work.wait()`` on a stream the
+link owns, and a :meth:`~ModelledLink.compute` block ends when its kernels do
+(:mod:`~companion.comm.device_timing`). :meth:`~ModelledLink.reduce_scatter` still runs its ring
+on the watcher thread, which NCCL does not promise to tolerate beside collectives issued from
+the caller's thread; the chapters that use it run on gloo.
+
 What this proves and what it does not: the reduced tensors are real, but the *time* is the
 model's; agreement between a run on a ``ModelledLink`` and the alpha-beta model only shows that
 the schedule and the bookkeeping are right. To test the model against a network, run over a
@@ -28,6 +34,7 @@ import torch
 import torch.distributed as dist
 
 from .cost_model import Link, broadcast_sends
+from .device_timing import CollectiveClock, stream_done
 from .launcher import device
 from .ring import _peers, ring_reduce_scatter_into
 from .timeline import Timeline, _intersection_length, _union
@@ -89,8 +96,14 @@ class Transfer:
         return True
 
 
-def _future_waiter(work, watcher: "_Watcher"):
-    """Wait for a torch ``Work`` and return when (perf_counter seconds) it really finished."""
+def _future_waiter(work, watcher: "_Watcher", clock: CollectiveClock | None = None):
+    """Wait for a torch ``Work`` and return when (perf_counter seconds) it really finished.
+
+    With a GPU ``clock`` (NCCL) the time is taken after the collective, not from its future,
+    which NCCL completes when the work is queued (:mod:`~companion.comm.device_timing`).
+    """
+    if clock is not None and clock.on_gpu:
+        return lambda: clock.wait(work)
     finished: list[float] = []
     try:
         fut = work.get_future()
@@ -189,6 +202,8 @@ class ModelledLink:
         # issues sends (T3's trigger fires sends from a helper thread).
         self._lock = threading.Lock()
         self._watcher = _Watcher()
+        self._device = device()
+        self._clock = CollectiveClock(self._device)
         self._pending: list[Transfer] = []  # modelled transfers not yet resolved, in issue order
         self._resolve_lock = threading.Lock()
         self._resolved_free_at = 0.0
@@ -253,7 +268,7 @@ class ModelledLink:
         clock. Every rank issues it right after the collective it belongs to, in the same order.
         """
         epoch = self._epoch
-        offset = torch.tensor([now - epoch], dtype=torch.float64, device=device())
+        offset = torch.tensor([now - epoch], dtype=torch.float64, device=self._device)
         work = dist.all_reduce(offset, op=dist.ReduceOp.MAX, group=self.group, async_op=True)
 
         def last_issue() -> float:
@@ -261,6 +276,9 @@ class ModelledLink:
             return epoch + float(offset[0])
 
         return last_issue
+
+    def _waiter(self, work):
+        return _future_waiter(work, self._watcher, self._clock)
 
     def _cost(self, method: str, *args) -> float:
         return 0.0 if self.link is None else getattr(self.link, method)(*args)
@@ -279,8 +297,8 @@ class ModelledLink:
         now = time.perf_counter()
         work = dist.all_reduce(tensor, group=self.group, async_op=True)
         sent = 2 * (p - 1) * n / p
-        return self._finish(self._issue(name, self._cost("allreduce_time", n, p), sent, _future_waiter(work, self._watcher), now,
-                                           collective=True), async_op)
+        return self._finish(self._issue(name, self._cost("allreduce_time", n, p), sent, self._waiter(work), now,
+                                        collective=True), async_op)
 
     def all_gather(self, tensor_list: list, tensor: torch.Tensor, async_op: bool = False, name: str = "all_gather"):
         """Gather every rank's ``tensor`` into ``tensor_list``; modelled as a ring all-gather."""
@@ -290,7 +308,7 @@ class ModelledLink:
         now = time.perf_counter()
         work = dist.all_gather(tensor_list, tensor, group=self.group, async_op=True)
         return self._finish(self._issue(name, self._cost("allgather_time", n * p, p), (p - 1) * n,
-                                        _future_waiter(work, self._watcher), now, collective=True), async_op)
+                                        self._waiter(work), now, collective=True), async_op)
 
     def broadcast(self, tensor: torch.Tensor, src: int, async_op: bool = False, name: str = "broadcast"):
         """Copy ``tensor`` of rank ``src`` (group rank) to every rank; modelled as a binomial tree."""
@@ -301,8 +319,8 @@ class ModelledLink:
         now = time.perf_counter()
         work = dist.broadcast(tensor, global_src, group=self.group, async_op=True)
         sent = broadcast_sends((self.rank - src) % p, p) * n
-        return self._finish(self._issue(name, self._cost("broadcast_time", n, p), sent, _future_waiter(work, self._watcher), now,
-                                           collective=True), async_op)
+        return self._finish(self._issue(name, self._cost("broadcast_time", n, p), sent, self._waiter(work), now,
+                                        collective=True), async_op)
 
     def reduce_scatter(self, output: torch.Tensor, input: torch.Tensor, async_op: bool = False,
                        name: str = "reduce_scatter"):
@@ -328,7 +346,7 @@ class ModelledLink:
         n = tensor.numel() * tensor.element_size()
         now = time.perf_counter()
         work = dist.isend(tensor, _peers(self.group)[dst], group=self.group, tag=tag)
-        return self._issue(name, self._cost("p2p_time", n), n, _future_waiter(work, self._watcher), now)
+        return self._issue(name, self._cost("p2p_time", n), n, self._waiter(work), now)
 
     def irecv(self, tensor: torch.Tensor, src: int, name: str = "irecv", tag: int = 0) -> Transfer:
         """Receive into ``tensor`` from group rank ``src``; modelled as one point-to-point message.
@@ -338,7 +356,7 @@ class ModelledLink:
         n = tensor.numel() * tensor.element_size()
         now = time.perf_counter()
         work = dist.irecv(tensor, _peers(self.group)[src], group=self.group, tag=tag)
-        return self._issue(name, self._cost("p2p_time", n), 0, _future_waiter(work, self._watcher), now)
+        return self._issue(name, self._cost("p2p_time", n), 0, self._waiter(work), now)
 
     def barrier(self) -> None:
         """A real barrier (not modelled, not recorded); the ranks' clocks are aligned here."""
@@ -351,12 +369,15 @@ class ModelledLink:
         """Record the ``with`` body as a compute span, stretched under contention.
 
         With ``contention = c > 0``, after the body runs the block sleeps ``c`` times the time
-        it overlapped transfers in flight, so the span lasts ``t + c * overlap``.
+        it overlapped transfers in flight, so the span lasts ``t + c * overlap``. On a GPU the
+        span ends when the kernels queued on the current stream are done (a CUDA event), so
+        it neither stops at their launch nor waits for NCCL's stream.
         """
         start = time.perf_counter()
         try:
             yield
         finally:
+            stream_done(self._device)  # a GPU's compute ends when its kernels do, not when queued
             end = time.perf_counter()
             with self._lock:
                 in_flight = [iv for iv in self._intervals if iv[1] > start]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from .cost_model import Link
+from .device_timing import stream_done
 from .events import Schedule
 from .launcher import device
 from .modelled_link import ModelledLink
@@ -43,10 +44,14 @@ class OverlapSetting:
 
 
 def _compute(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, matmuls: int) -> None:
+    """``matmuls`` products ``a @ b`` into ``out``; returns when they are done, on a GPU too.
+
+    On a GPU only the stream the products were queued on is waited for (a CUDA event), so an
+    all-reduce in flight on NCCL's stream beside them does not lengthen the compute span.
+    """
     for _ in range(matmuls):
         torch.mm(a, b, out=out)
-    if out.is_cuda:  # a GPU runs asynchronously: the span must end when the work does
-        torch.cuda.synchronize(out.device)
+    stream_done(out.device)
 
 
 def run_schedule(net: ModelledLink, timeline: Timeline, mode: str, n_steps: int, payload: torch.Tensor,
@@ -82,7 +87,9 @@ def overlap_worker(rank: int, world_size: int, settings: list[OverlapSetting], n
     """
     dev = device()
     gen = torch.Generator().manual_seed(seed + rank)
-    a, b = torch.randn(dim, dim, generator=gen).to(dev), torch.randn(dim, dim, generator=gen).to(dev)
+    # seeded on the CPU, then moved: the same operands on every device
+    a = torch.randn(dim, dim, generator=gen, device="cpu").to(dev)
+    b = torch.randn(dim, dim, generator=gen, device="cpu").to(dev)
     timeline = Timeline(rank)
     records = []
     # warm up: the first collectives and matmuls of a process are slow
@@ -91,7 +98,7 @@ def overlap_worker(rank: int, world_size: int, settings: list[OverlapSetting], n
     for repeat in range(repeats):
         for index, setting in enumerate(settings):
             net = ModelledLink(setting.link, timeline=timeline, contention=contention, record_issue=True)
-            payload = torch.randn(setting.payload_numel, generator=gen).to(dev)
+            payload = torch.randn(setting.payload_numel, generator=gen, device="cpu").to(dev)
             for mode in MODES:
                 if mode == "compute_only" and index > 0:
                     continue  # one compute-only baseline per repeat is enough

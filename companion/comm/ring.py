@@ -18,10 +18,11 @@ def _peers(group) -> list[int]:
 
 
 def _exchange(send: torch.Tensor, recv: torch.Tensor, right: int, left: int, group, tag: int) -> None:
-    sending = dist.isend(send, right, group=group, tag=tag)
-    receiving = dist.irecv(recv, left, group=group, tag=tag)
-    sending.wait()
-    receiving.wait()
+    # One batch: NCCL runs a send and a receive with the same peer (p = 2) on one stream, so
+    # issued one by one they could wait for each other; gloo runs the batch as two calls.
+    ops = [dist.P2POp(dist.isend, send, right, group, tag), dist.P2POp(dist.irecv, recv, left, group, tag)]
+    for work in dist.batch_isend_irecv(ops):
+        work.wait()
 
 
 def ring_reduce_scatter_into(output: torch.Tensor, tensor: torch.Tensor, group=None, tag: int = 0) -> None:

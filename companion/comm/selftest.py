@@ -54,10 +54,11 @@ def exit_without_result(rank: int, world_size: int, bad_rank: int = 1) -> int:
 
 def ring_collectives(rank: int, world_size: int, rows_per_rank: int = 3, cols: int = 5, seed: int = 0) -> dict:
     """Run the hand-written ring collectives on seeded data and return their results with references."""
+    from .launcher import device
     from .ring import ring_all_gather, ring_reduce_scatter
 
-    inputs = [torch.randn(world_size * rows_per_rank, cols, generator=torch.Generator().manual_seed(seed + r))
-              for r in range(world_size)]
+    inputs = [torch.randn(world_size * rows_per_rank, cols, generator=torch.Generator().manual_seed(seed + r),
+                          device="cpu").to(device()) for r in range(world_size)]
     mine = inputs[rank]
     chunk = ring_reduce_scatter(mine)
     gathered = ring_all_gather(chunk)
@@ -76,10 +77,12 @@ def _busy(seconds: float) -> None:
 def modelled_link_checks(rank: int, world_size: int, latency_s: float, bandwidth: float, numel: int) -> dict:
     """Exercise every ModelledLink operation; return measured times (s) relative to issue, values and bytes."""
     from .cost_model import Link
+    from .launcher import device
     from .modelled_link import ModelledLink
     from .quantize import quantized_all_reduce
     from .timeline import Timeline
 
+    dev = device()
     link = Link(latency_s, bandwidth)
     tl = Timeline(rank)
     net = ModelledLink(link, timeline=tl)
@@ -87,8 +90,8 @@ def modelled_link_checks(rank: int, world_size: int, latency_s: float, bandwidth
     net.barrier()
     tl.reset()
     # two back-to-back all-reduces share the link: the second finishes one cost later
-    a = torch.full((numel,), float(rank + 1))
-    b = torch.full((numel,), 10.0 * (rank + 1))
+    a = torch.full((numel,), float(rank + 1), device=dev)
+    b = torch.full((numel,), 10.0 * (rank + 1), device=dev)
     t0 = time.perf_counter()
     wa = net.all_reduce(a, async_op=True)
     wb = net.all_reduce(b, async_op=True)
@@ -110,26 +113,26 @@ def modelled_link_checks(rank: int, world_size: int, latency_s: float, bandwidth
     with net.compute("idle-link"):
         _busy(0.02)
     t1 = time.perf_counter()
-    net.all_reduce(torch.ones(numel))
+    net.all_reduce(torch.ones(numel, device=dev))
     out["sync_allreduce_s"] = time.perf_counter() - t1
     # all-gather, broadcast, reduce-scatter, point to point: values and times
-    gathered = [torch.empty(4) for _ in range(world_size)]
+    gathered = [torch.empty(4, device=dev) for _ in range(world_size)]
     t2 = time.perf_counter()
-    net.all_gather(gathered, torch.full((4,), float(rank)))
+    net.all_gather(gathered, torch.full((4,), float(rank), device=dev))
     out["all_gather_s"] = time.perf_counter() - t2
     out["gathered"] = torch.stack(gathered)
-    src = torch.arange(4, dtype=torch.float32) if rank == 0 else torch.zeros(4)
+    src = torch.arange(4, dtype=torch.float32, device=dev) if rank == 0 else torch.zeros(4, device=dev)
     net.broadcast(src, 0)
     out["broadcast"] = src
-    inp = torch.arange(world_size * 6, dtype=torch.float32).view(world_size * 2, 3) * (rank + 1)
-    rs_out = torch.empty(2, 3)
+    inp = torch.arange(world_size * 6, dtype=torch.float32, device=dev).view(world_size * 2, 3) * (rank + 1)
+    rs_out = torch.empty(2, 3, device=dev)
     t3 = time.perf_counter()
     net.reduce_scatter(rs_out, inp, async_op=True).wait()
     out["reduce_scatter_s"] = time.perf_counter() - t3
     out["reduce_scatter"] = rs_out
     peer = (rank + 1) % world_size
-    msg = torch.full((numel,), float(rank))
-    got = torch.empty(numel)
+    msg = torch.full((numel,), float(rank), device=dev)
+    got = torch.empty(numel, device=dev)
     t4 = time.perf_counter()
     hs = net.isend(msg, peer)
     hr = net.irecv(got, (rank - 1) % world_size)
@@ -139,13 +142,14 @@ def modelled_link_checks(rank: int, world_size: int, latency_s: float, bandwidth
     out["p2p_value"] = float(got[0])
     out["bytes_sent"] = net.bytes_sent
     # quantised all-reduce through the link
-    x = torch.randn(1000, generator=torch.Generator().manual_seed(rank))
+    x = torch.randn(1000, generator=torch.Generator().manual_seed(rank), device="cpu").to(dev)
     out["quantized_sum"] = quantized_all_reduce(x, bits=8, net=net)
-    out["exact_sum"] = sum(torch.randn(1000, generator=torch.Generator().manual_seed(r)) for r in range(world_size))
+    out["exact_sum"] = sum(torch.randn(1000, generator=torch.Generator().manual_seed(r), device="cpu")
+                           for r in range(world_size)).to(dev)
     # contention: 60 ms of compute while a 100 ms transfer is in flight, c = 0.5 -> +30 ms
     slow = ModelledLink(Link(0.1, bandwidth), timeline=tl, contention=0.5)
     slow.barrier()
-    handle = slow.all_reduce(torch.ones(4), async_op=True)
+    handle = slow.all_reduce(torch.ones(4, device=dev), async_op=True)
     t5 = time.perf_counter()
     with slow.compute("contended"):
         _busy(0.06)
@@ -157,7 +161,7 @@ def modelled_link_checks(rank: int, world_size: int, latency_s: float, bandwidth
     bare_tl = Timeline(rank)
     bare = ModelledLink(None, timeline=bare_tl)
     t6 = time.perf_counter()
-    bare.all_reduce(torch.ones(numel))
+    bare.all_reduce(torch.ones(numel, device=dev))
     out["bare_s"] = time.perf_counter() - t6
     out["bare_spans"] = bare_tl.spans
     out["bare_bytes"] = bare.bytes_sent
@@ -218,3 +222,17 @@ def forgets_the_device_in_p2p(rank: int, world_size: int) -> list[float]:
     for work in dist.batch_isend_irecv(ops):
         work.wait()
     return other.tolist()
+
+
+def seeded_without_device(rank: int, world_size: int) -> list[float]:
+    """A seeded ``randn`` without ``device=`` (a CPU generator does not pin the device): caught too."""
+    x = torch.randn(3, generator=torch.Generator().manual_seed(rank))
+    dist.all_reduce(x)
+    return x.tolist()
+
+
+def clock_offsets(rank: int, world_size: int, rounds: int = 8) -> tuple[float, float]:
+    """This rank's estimate of its left neighbour's clock offset and its error bound (seconds)."""
+    from .clock import left_clock_offset
+
+    return left_clock_offset(rounds)

@@ -36,7 +36,8 @@ MODES = ("sequential", "overlapped")
 def _operands(rank: int, dim: int, seed: int):
     gen = torch.Generator().manual_seed(seed + rank)
     dev = device()
-    return torch.randn(dim, dim, generator=gen).to(dev), torch.randn(dim, dim, generator=gen).to(dev)
+    a = torch.randn(dim, dim, generator=gen, device="cpu").to(dev)  # seeded on the CPU, then moved
+    return a, torch.randn(dim, dim, generator=gen, device="cpu").to(dev)
 
 
 def compute_worker(rank: int, world_size: int, n_steps: int, repeats: int, matmuls: int, dim: int,
@@ -45,10 +46,11 @@ def compute_worker(rank: int, world_size: int, n_steps: int, repeats: int, matmu
     a, b = _operands(rank, dim, seed)
     timeline = Timeline(rank)
     net = ModelledLink(None, timeline=timeline)
-    run_schedule(net, timeline, "compute_only", 2, torch.zeros(1), a, b, matmuls)  # warm-up
+    run_schedule(net, timeline, "compute_only", 2, torch.zeros(1, device=a.device), a, b, matmuls)  # warm-up
     steps = []
     for _ in range(repeats):
-        run_schedule(net, timeline, "compute_only", n_steps, torch.zeros(1), a, b, matmuls)
+        run_schedule(net, timeline, "compute_only", n_steps, torch.zeros(1, device=a.device), a, b,
+                     matmuls)
         steps += [s.duration_s for s in timeline.spans if s.kind == "compute"]
     return steps
 
@@ -64,7 +66,7 @@ def judged_worker(rank: int, world_size: int, payload_numel: int, n_steps: int, 
     sweep = sweep_worker(rank, world_size, sweep_sizes, sweep_repeats, operations=("all_reduce",))
     a, b = _operands(rank, dim, seed)
     gen = torch.Generator().manual_seed(seed + 100 + rank)
-    payload = torch.randn(payload_numel, generator=gen).to(device())
+    payload = torch.randn(payload_numel, generator=gen, device="cpu").to(device())
     timeline = Timeline(rank)
     net = ModelledLink(None, timeline=timeline)  # bare: records spans, adds no delay
     run_schedule(net, timeline, "overlapped", 1, payload, a, b, matmuls)  # warm-up

@@ -13,10 +13,13 @@ over bare gloo, or, with :class:`NoCommunication`, on one process.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from typing import ContextManager, Protocol
+from contextlib import contextmanager, nullcontext
+from typing import ContextManager, Iterator, Protocol
 
 import torch
+
+from companion.comm.device_timing import stream_done
+from companion.comm.launcher import device
 
 
 class Work(Protocol):
@@ -58,4 +61,12 @@ class NoCommunication:
         return _DoneWork() if async_op else None
 
     def compute(self, name: str) -> ContextManager:
-        return nullcontext() if self.timeline is None else self.timeline.span(name, kind="compute")
+        return nullcontext() if self.timeline is None else _compute_span(self.timeline, name)
+
+
+@contextmanager
+def _compute_span(timeline, name: str) -> Iterator[None]:
+    """A compute span that, on a GPU, ends when the kernels queued in it are done."""
+    with timeline.span(name, kind="compute"):
+        yield
+        stream_done(device())

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from companion.comm.device_timing import stream_done
 from companion.ladder.communicators import Communicator
 from companion.ladder.model import Decoder, KVCache
 
@@ -55,12 +56,14 @@ def greedy_generate(
     t0 = time.perf_counter()
     logits = model(prompt, comm, cache=cache)  # (B, T, V)
     token = logits[:, -1].argmax(-1, keepdim=True)  # (B, 1)
+    stream_done(token.device)  # a GPU's step ends when its kernels do
     t1 = time.perf_counter()
     out = [prompt, token]
     ends = [t1]
     for _ in range(n_new):
         token = model(token, comm, cache=cache)[:, -1].argmax(-1, keepdim=True)  # (B, 1)
         out.append(token)
+        stream_done(token.device)
         ends.append(time.perf_counter())
     steps = tuple(b - a for a, b in zip(ends, ends[1:]))
     return torch.cat(out, dim=1), GenerationTiming(B, T, n_new, t1 - t0, ends[-1] - t1, steps)

@@ -2,6 +2,8 @@
 
 Every rank builds the same full model from ``seed`` (no weights travel between processes), keeps its
 Megatron shard, and runs the forward or the generation over a :class:`companion.comm.ModelledLink`.
+Models are built on the CPU (one random stream for every device) and moved, with every input, to
+:func:`companion.comm.device`; a GPU step is timed until its kernels are done.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 import torch.distributed as dist
 
 from companion import comm
+from companion.comm.device_timing import stream_done
 from companion.ladder.communicators import NoCommunication
 from companion.ladder.cost_model import latency_for_allreduce_time
 from companion.ladder.model import Decoder, KVCache
@@ -48,11 +51,20 @@ class LinkPerCompute:
 
 
 def _full_model(cfg: GPTConfig, seed: int, state: dict | None) -> Decoder:
+    """The full model on the CPU, initialised from ``seed`` (or loaded from ``state``)."""
     torch.manual_seed(seed)
-    model = Decoder(cfg)
+    with torch.device("cpu"):  # the CPU's random stream: the same weights on every device
+        model = Decoder(cfg)
     if state is not None:
         model.load_state_dict(state)
     return model.eval()
+
+
+def _tp_shard(full: Decoder, rank: int, world_size: int) -> Decoder:
+    """Rank ``rank``'s shard of the CPU model ``full``, on :func:`companion.comm.device`."""
+    with torch.device("cpu"):
+        shard = shard_model(full, tp_rank=rank, tp_size=world_size)
+    return shard.to(comm.device())
 
 
 def _shard(cfg: GPTConfig, seed: int, state: dict | None, variant: str, rank: int, world_size: int) -> Decoder:
@@ -60,7 +72,7 @@ def _shard(cfg: GPTConfig, seed: int, state: dict | None, variant: str, rank: in
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     ladder_layers = cfg.n_layers if variant == "ladder" else 0
     full = _full_model(cfg, seed, state).with_ladder_layers(ladder_layers)
-    return shard_model(full, tp_rank=rank, tp_size=world_size)
+    return _tp_shard(full, rank, world_size)
 
 
 def tp_logits_worker(
@@ -70,14 +82,15 @@ def tp_logits_worker(
     """Logits ``(B, T, vocab)`` of this rank's shard over bare gloo, for each residual form in ``ladder_layers``.
 
     The model is ``Decoder(cfg)`` initialised with ``seed``, or loaded from a full ``state``.
-    Every rank returns the full logits (the head is replicated).
+    Every rank returns the full logits (the head is replicated), on the CPU.
     """
     out = {}
+    tokens = tokens.to(comm.device())
     for k in ladder_layers:
         full = _full_model(cfg, seed, state).with_ladder_layers(k)
-        shard = shard_model(full, tp_rank=rank, tp_size=world_size)
+        shard = _tp_shard(full, rank, world_size)
         with torch.no_grad():
-            out[k] = shard(tokens, comm.ModelledLink(None))
+            out[k] = shard(tokens, comm.ModelledLink(None)).cpu()
     return out
 
 
@@ -109,7 +122,8 @@ def speed_worker(
     shards = {v: _shard(cfg, seed, None, v, rank, world_size) for v in VARIANTS}
     gen = torch.Generator().manual_seed(seed)
     batch_sizes = sorted({b for _, b in cases})
-    prompts = {b: torch.randint(0, cfg.vocab_size, (b, prompt_len), generator=gen) for b in batch_sizes}
+    prompts = {b: torch.randint(0, cfg.vocab_size, (b, prompt_len), generator=gen, device="cpu").to(comm.device())
+               for b in batch_sizes}
     timeline = comm.Timeline(rank)
     c = _module_compute_s(shards, prompts[batch_sizes[0]], n_new, timeline)
     nbytes = batch_sizes[0] * cfg.d_model * 4  # one decode step's fp32 activations
@@ -149,12 +163,14 @@ def _interleaved_generation(shards: dict, prompt: torch.Tensor, n_new: int, net,
         dist.barrier()
         t0 = time.perf_counter()
         tokens[v] = shards[v](prompt, comms[v], cache=caches[v])[:, -1:].argmax(-1)  # (B, 1)
+        stream_done(prompt.device)  # a GPU's step ends when its kernels do
         prefill[v] = time.perf_counter() - t0
     for _ in range(n_new):
         for v in VARIANTS:
             dist.barrier()
             t0 = time.perf_counter()
             tokens[v] = shards[v](tokens[v], comms[v], cache=caches[v])[:, -1:].argmax(-1)  # (B, 1)
+            stream_done(prompt.device)
             steps[v].append(time.perf_counter() - t0)
     return prefill, steps
 
@@ -168,7 +184,7 @@ def _module_compute_s(shards: dict, prompt: torch.Tensor, n_new: int, timeline) 
     _interleaved_generation(shards, prompt, 2, NoCommunication(), timeline)  # warm-up
     _, steps = _interleaved_generation(shards, prompt, n_new, NoCommunication(), timeline)
     per_module = torch.tensor([float(np.median(steps["no-comm"])) / shards["no-comm"].n_modules],
-                              dtype=torch.float64)
+                              dtype=torch.float64, device=comm.device())
     dist.all_reduce(per_module, op=dist.ReduceOp.MAX)
     timeline.reset()
     return float(per_module)
@@ -183,6 +199,7 @@ def _one_decode_step_spans(shard, prompt, net, variant, timeline) -> list:
         dist.barrier()
         timeline.reset()
         shard(token.clone(), comm_, cache=cache)
+        stream_done(token.device)
     spans = timeline.spans
     timeline.reset()
     return spans

@@ -22,10 +22,12 @@ import torch.distributed as dist
 
 from companion import comm
 from companion.comm import Link, ModelledLink, Timeline
+from companion.comm.clock import left_clock_offset
+from companion.comm.device_timing import stream_done
 
 from .layout import check_rows, item_rows, make_layout
 from .measured import MeasuredRun, ScheduleRun, median as _median
-from .schedules import run_schedule
+from .schedules import _refuse_untagged_backend, run_schedule
 
 __all__ = ["ScheduleRun", "ExperimentSpec", "MeasuredRun", "link_for_ratio", "schedule_worker", "run_experiment"]
 
@@ -72,14 +74,14 @@ def link_for_ratio(gemm_s: float, out_bytes: int, world_size: int, comm_ratio: f
 
 def _agreed_max(value: float) -> float:
     """The largest ``value`` over the ranks (so every rank picks the same link)."""
-    t = torch.tensor([value], dtype=torch.float64)
+    t = torch.tensor([value], dtype=torch.float64, device=comm.device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return float(t[0])
 
 
 def _time_groups(a, b, layout, rank, repeats) -> list[float]:
     """Fastest seconds of each GEMM group alone (every rank computing at once, no link)."""
-    out = torch.empty(a.shape[0], b.shape[1], dtype=a.dtype)
+    out = torch.empty(a.shape[0], b.shape[1], dtype=a.dtype, device=a.device)
     rows = {item: item_rows(item, rank, a.shape[0], layout) for item in layout.items}
     samples = [[] for _ in layout.groups]
     for _ in range(repeats):
@@ -88,17 +90,20 @@ def _time_groups(a, b, layout, rank, repeats) -> list[float]:
             start = time.perf_counter()
             for item in group:
                 torch.matmul(a[rows[item]], b, out=out[rows[item]])
+            stream_done(a.device)
             samples[index].append(time.perf_counter() - start)
     return [_agreed_max(min(s)) for s in samples]
 
 
 def _time_reduce(rows: int, cols: int) -> float:
     """Median seconds to add one received ``(rows, cols)`` chunk into the local one."""
-    local, received = torch.zeros(rows, cols), torch.ones(rows, cols)
+    dev = comm.device()
+    local, received = torch.zeros(rows, cols, device=dev), torch.ones(rows, cols, device=dev)
     samples = []
     for _ in range(5):
         start = time.perf_counter()
         local += received
+        stream_done(dev)
         samples.append(time.perf_counter() - start)
     return _agreed_max(_median(samples))
 
@@ -111,9 +116,12 @@ def schedule_worker(rank: int, world_size: int, spec: ExperimentSpec) -> dict:
        ``repeats`` runs of the schedule, each from a barrier, keeping each GEMM group's time;
     3. every output block is checked against a plain ``all_reduce`` of the full partials.
     """
+    _refuse_untagged_backend()
+    dev = comm.device()
     gen = torch.Generator().manual_seed(spec.seed * 1000 + rank)
-    a = torch.randn(spec.m, spec.k, generator=gen) / spec.k**0.5
-    b = torch.randn(spec.k, spec.n, generator=gen)
+    # seeded on the CPU, then moved: the same operands on every device
+    a = (torch.randn(spec.m, spec.k, generator=gen, device="cpu") / spec.k**0.5).to(dev)
+    b = torch.randn(spec.k, spec.n, generator=gen, device="cpu").to(dev)
     full = a @ b  # also warms the GEMM up
     gemm_s = _time_groups(a, b, make_layout("sequential", world_size), rank, spec.repeats)[0]
     reference = full.clone()
@@ -121,6 +129,8 @@ def schedule_worker(rank: int, world_size: int, spec: ExperimentSpec) -> dict:
     block = spec.m // world_size
     reference = reference[rank * block:(rank + 1) * block]
     out_bytes = full.numel() * full.element_size()
+    # the left neighbour's clock against this rank's, once: its modelled send times are on it
+    clock_offset_s, _ = left_clock_offset()
     results = []
     for run in spec.runs:
         layout = make_layout(run.schedule, world_size, run.chunks)
@@ -135,7 +145,7 @@ def schedule_worker(rank: int, world_size: int, spec: ExperimentSpec) -> dict:
         for run, res in zip(spec.runs, results):
             timeline = Timeline(rank)
             net = ModelledLink(res["link"], timeline=timeline, contention=run.contention)
-            output, seconds, software = run_schedule(a, b, res["layout"], net, timeline)
+            output, seconds, software = run_schedule(a, b, res["layout"], net, timeline, clock_offset_s)
             # the model's input: each GEMM group as long as it took in this run, before the
             # contention stretch (the machine's speed drifts from run to run), and the
             # software's median overheads per send and per received partial
@@ -145,7 +155,7 @@ def schedule_worker(rank: int, world_size: int, spec: ExperimentSpec) -> dict:
             res["totals_s"].append(seconds)
             res["spans"].append(timeline.spans)
             res["errors"].append(float((output - reference).abs().max()))
-            res["output"] = output if spec.return_outputs else None
+            res["output"] = output.cpu() if spec.return_outputs else None
     for res in results:
         link = res.pop("link")
         res["link"] = (link.latency_s, link.bandwidth_bytes_per_s)
