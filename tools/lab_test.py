@@ -6,7 +6,8 @@ Starts ``jupyter lab`` on 127.0.0.1 (a free port, a random token, a throw-away c
 notebooks so nothing is written back), and for each notebook: opens it, checks that no "Select
 Kernel" dialog appears, runs all cells, waits for the live control, checks that its figure is
 drawn (not blank), moves the first slider one step with the keyboard and checks the figure
-changed; it also checks that MyST markup (``{prf:...}``, ``:label:``) does not show raw. Then
+changed; it also checks that MyST markup (``{prf:...}``, ``:label:``) does not show raw, and
+that every ``{eval}`glued(...)``` number shows as code before Run All and as its value after. Then
 it stops the server and checks no process it started is left. Failures name the notebook and
 what was wrong; exit status 1 on any.
 """
@@ -98,13 +99,20 @@ def check_notebook(driver, base: str, token: str, rel: str, timeout_s: float,
         for b in driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept"):
             b.click()
     body = driver.execute_script(
-        "return [...document.querySelectorAll('.jp-MarkdownCell .jp-MarkdownOutput')]"
+        f"return [...document.querySelectorAll('{_RENDERED_MARKDOWN}')]"
         ".map((c) => c.textContent).join('\\n')")
+    if not body.strip():
+        problems.append(f"{rel}: no rendered Markdown found ({_RENDERED_MARKDOWN!r})")
+    unevaluated, _ = driver.execute_script(_INLINE_EXPRESSIONS)
+    expected = _count_glued_roles(ROOT / "book" / rel)
+    if len(unevaluated) != expected:
+        problems.append(f"{rel}: before Run All, {len(unevaluated)} glued(...) expressions show, "
+                        f"but the notebook's Markdown has {expected}")
     for raw in ("{prf:", ":label:"):
         if raw in body:
             problems.append(f"{rel}: raw MyST markup {raw!r} shows in the rendered Markdown")
-    if "{glue:text}" in body:  # glue is a Sphinx feature; Lab shows the role (issue 17, open)
-        print(f"  NOTE {rel}: {body.count('{glue:text}')} glued numbers show as raw roles")
+    if "{glue:text}" in body:
+        problems.append(f"{rel}: {body.count('{glue:text}')} {{glue:text}} roles show raw in Lab")
     if shots is not None:
         shots.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(shots / (rel.replace("/", "__") + "__top.png")))
@@ -136,9 +144,58 @@ def check_notebook(driver, base: str, token: str, rel: str, timeout_s: float,
         time.sleep(0.5)
     if state == before:
         problems.append(f"{rel}: moving the first slider did not change the figure")
+    problems += _check_glued_numbers(driver, rel, timeout_s)
     if shots is not None:
         shots.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(shots / (rel.replace("/", "__") + ".png")))
+    return problems
+
+
+#: jupyterlab-myst's rendering of a Markdown cell (it replaces Lab's own .jp-MarkdownOutput).
+_RENDERED_MARKDOWN = ".jp-MarkdownCell .myst"
+
+
+def _count_glued_roles(path: Path) -> int:
+    import json
+    import re
+
+    cells = json.loads(path.read_text())["cells"]
+    text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return len(re.findall(r"\{eval\}`glued\(", text))
+
+
+_KERNEL_BUSY = """
+const panel = window.jupyterapp.shell.currentWidget;
+const kernel = panel && panel.sessionContext && panel.sessionContext.session
+    && panel.sessionContext.session.kernel;
+const pending = [...document.querySelectorAll('.jp-InputPrompt')]
+    .filter((p) => p.textContent.includes('*')).length;
+return [kernel ? kernel.status : 'none', pending];
+"""
+
+_INLINE_EXPRESSIONS = """
+const md = [...document.querySelectorAll('.jp-MarkdownCell .myst')];
+const raw = md.flatMap((c) => [...c.querySelectorAll('code')])
+    .map((c) => c.textContent).filter((t) => t.startsWith('glued('));
+const errors = md.flatMap((c) => [...c.querySelectorAll('[class*="e75c58"]')])
+    .map((e) => e.parentElement.textContent);
+return [raw, errors];
+"""
+
+
+def _check_glued_numbers(driver, rel: str, timeout_s: float) -> list[str]:
+    """After Run All: every {eval}`glued(...)` in the prose shows its number, none raw or failed."""
+    t0 = time.time()
+    while time.time() - t0 < timeout_s:
+        status, pending = driver.execute_script(_KERNEL_BUSY)
+        if status == "idle" and pending == 0:
+            break
+        time.sleep(1)
+    time.sleep(2)  # the last Markdown cells' expressions come back
+    raw, errors = driver.execute_script(_INLINE_EXPRESSIONS)
+    problems = [f"{rel}: {len(raw)} glued numbers still show as code after Run All, e.g. {raw[0]!r}"
+                ] if raw else []
+    problems += [f"{rel}: a glued number failed in the kernel: {e[:120]!r}" for e in errors[:3]]
     return problems
 
 

@@ -17,8 +17,9 @@ Predicted fraction of the compute-bound rate each method reaches::
 
 Data-parallel's line is the book's one utilisation model,
 :func:`companion.comm.data_parallel_utilization`; ``bucketed=False`` is one blocking
-all-reduce after the backward pass, ``T / (T + c)``, which is what this chapter's workers run
-(:func:`companion.co2.worker.train_loop`). :func:`simulate_rounds` plays the three schedules out
+all-reduce after the backward pass, ``T / (T + c)``. This chapter's workers run PyTorch's DDP
+(:func:`companion.lm.ddp.wrap`), whose buckets start during the backward pass but after its
+first layers, so what they hide lies between the two lines. :func:`simulate_rounds` plays the three schedules out
 in the book's one event model (:class:`companion.comm.Schedule`); its steady state is the
 table above (tested).
 """

@@ -1,4 +1,7 @@
-"""The communication side of the three methods, on a flat bucket of the model's parameters.
+"""The communication side of local SGD and CO2, on a flat bucket of the model's parameters.
+
+Data-parallel training needs nothing here: its model is wrapped in PyTorch's DDP
+(:func:`companion.lm.ddp.wrap`), which averages the gradients bucket by bucket during backward.
 
 ``net`` is anything with ``all_reduce(tensor, async_op) -> handle with wait()`` that sums in
 place over ``world_size`` workers: a ``companion.comm.ModelledLink`` in the experiments, a
@@ -12,23 +15,10 @@ from typing import Iterator
 
 import torch
 from torch import nn
-from torch.nn.utils import parameters_to_vector
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from .outer import outer_step_, pseudo_gradient
 from .schedule import Schedule
-
-
-def average_gradients_(model: nn.Module, net, world_size: int) -> None:
-    """Data-parallel: replace every ``p.grad`` by its mean over workers (one blocking bucket)."""
-    params = [p for p in model.parameters() if p.grad is not None]
-    bucket = torch.cat([p.grad.reshape(-1) for p in params])  # (n_params,), a fresh tensor
-    net.all_reduce(bucket, async_op=False)
-    bucket.div_(world_size)
-    offset = 0
-    for p in params:
-        n = p.numel()
-        p.grad.copy_(bucket[offset:offset + n].view_as(p.grad))
-        offset += n
 
 
 class OuterSync:
@@ -90,13 +80,11 @@ class OuterSync:
             self._load_anchor(model)
 
     def _load_anchor(self, model: nn.Module) -> None:
-        # copy_ keeps each parameter's own storage (the inner optimizer holds references to it)
+        # the parameters become views of a private copy: the outer step's in-place updates of
+        # the anchor must not reach the live model (the inner optimizer keeps the same Parameter
+        # objects, only their data changes)
         with torch.no_grad():
-            offset = 0
-            for p in model.parameters():
-                n = p.numel()
-                p.copy_(self.anchor[offset:offset + n].view_as(p))
-                offset += n
+            vector_to_parameters(self.anchor.clone(), model.parameters())
 
 
 class _Done:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 PATTERNS = ("strided", "sequential")
 
@@ -76,17 +77,19 @@ def make_fragments(model: nn.Module, n_fragments: int, *, pattern: str = "stride
 
 
 def flatten(params: list[torch.Tensor]) -> torch.Tensor:
-    """A fresh fp32 1-D copy of ``params`` concatenated: never a view of the live parameters."""
-    return torch.cat([p.detach().reshape(-1).to(torch.float32) for p in params])
+    """A fresh fp32 1-D copy of ``params`` concatenated (``parameters_to_vector``): never a view of them."""
+    return parameters_to_vector([p.detach() for p in params]).to(torch.float32)
 
 
 def assign_(params: list[torch.Tensor], flat: torch.Tensor) -> None:
-    """Copy the 1-D ``flat`` back into ``params`` in place (inverse of :func:`flatten`)."""
+    """Set ``params`` to the values of the 1-D ``flat`` (inverse of :func:`flatten`).
+
+    ``vector_to_parameters`` makes each parameter a view of the vector it is given; it is given
+    a private copy of ``flat``, so later writes to ``flat`` never reach the model.
+    """
     n = sum(p.numel() for p in params)
-    if flat.numel() != n:
-        raise ValueError(f"flat has {flat.numel()} values but the parameters hold {n}")
-    offset = 0
+    if flat.ndim != 1 or flat.numel() != n:
+        raise ValueError(f"flat has shape {tuple(flat.shape)} but the parameters hold {n} values: "
+                         "pass the 1-D vector flatten() made of these parameters")
     with torch.no_grad():
-        for p in params:
-            p.copy_(flat[offset : offset + p.numel()].view_as(p))
-            offset += p.numel()
+        vector_to_parameters(flat.detach().to(params[0].dtype).clone(), params)

@@ -37,7 +37,8 @@ def payload_nbytes(numel: int, bits: int | None) -> int:
         return 4 * numel
     from companion import comm
 
-    return comm.quantize(torch.zeros(numel), bits=bits, block_size=QUANT_BLOCK_SIZE).nbytes
+    # a size, not a payload: quantise zeros on the host
+    return comm.quantize(torch.zeros(numel, device="cpu"), bits=bits, block_size=QUANT_BLOCK_SIZE).nbytes
 
 
 def roundtrip(flat: torch.Tensor, bits: int | None) -> torch.Tensor:
@@ -106,7 +107,7 @@ class LinkReducer:
             w_codes.wait()
             w_scales.wait()
             self._waited(called, w_codes, w_scales)
-            total = torch.zeros(q.shape, dtype=torch.float32)
+            total = torch.zeros(q.shape, dtype=torch.float32, device=flat.device)
             for c, s in zip(codes, scales):  # fp32 accumulation, rank order
                 total += comm.dequantize(comm.QuantizedTensor(c, s, q.shape, bits, QUANT_BLOCK_SIZE))
             return total

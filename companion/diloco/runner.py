@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
 
 from companion import lm
+from companion.lm import ddp
 from companion.diloco.algorithm import StreamingDiLoCo
 from companion.diloco.fragments import flatten
 from companion.diloco.ledger import ByteLedger, SyncRecord
@@ -46,6 +47,9 @@ class RunResult:
         (:attr:`~companion.diloco.reducers.LinkReducer.link_waits_s`; empty for data-parallel).
     wall_s : float
         Seconds of the training loop on rank 0.
+    buckets : list of list of BucketRecord
+        Per rank, data-parallel only: every DDP bucket's all-reduce
+        (:class:`companion.lm.ddp.BucketRecord`, times on the rank's timeline); empty otherwise.
     """
 
     spec: RunSpec
@@ -58,6 +62,7 @@ class RunResult:
     outer_params: dict
     wall_s: float
     link_waits_s: list
+    buckets: list = field(default_factory=list)
 
     @property
     def final_loss(self) -> float:
@@ -71,50 +76,60 @@ def _broadcast_initial_weights(model: torch.nn.Module) -> None:
 
 
 def train_worker(rank: int, world_size: int, spec: RunSpec) -> dict:
-    """Train ``spec`` as worker ``rank`` of ``world_size``; returns a picklable dict."""
+    """Train ``spec`` as worker ``rank`` of ``world_size``; returns a picklable dict (CPU tensors).
+
+    The model and the data are built on the host with the seeded CPU generator, then moved to
+    :func:`companion.comm.device` (the rank's GPU under NCCL), so a CPU run gives the same
+    numbers whatever the default device. Data-parallel runs train a
+    :class:`~torch.nn.parallel.DistributedDataParallel` model (:func:`companion.lm.ddp.wrap`).
+    """
     from companion import comm
 
+    device = comm.device()
     src = spec.source()
-    model = spec.initial_model()
+    model = spec.initial_model().to(device)
     _broadcast_initial_weights(model)
     timeline = comm.Timeline(rank)
     link = None if spec.link_gbps is None else comm.Link.from_gbps(spec.link_latency_s, spec.link_gbps)
     net = comm.ModelledLink(link, timeline=timeline)
-    batches = lm.token_batches(src, spec.batch_size, spec.seq_len, spec.seed, rank, world_size)
+    batches = (b.to(device) for b in lm.token_batches(src, spec.batch_size, spec.seq_len, spec.seed, rank,
+                                                      world_size))
     opt = spec.inner_optimizer(model)
     ledger = ByteLedger()
     eval_at = set(spec.eval_steps())
     train_losses, evals = [], []
     reducer = LinkReducer(net)
+    buckets = []
 
     def evaluate(m: torch.nn.Module) -> float:
         return lm.evaluate(m, src, spec.eval_seqs, spec.seq_len, spec.seed)
 
     def forward_backward(t: int) -> None:
-        with net.compute(f"step {t}"):
-            opt.zero_grad(set_to_none=True)
-            loss = lm.lm_loss(model, next(batches))
-            loss.backward()
+        begin = ddp.clock(device)  # on a GPU: once the compute stream is done, never NCCL's
+        opt.zero_grad(set_to_none=True)
+        loss = lm.lm_loss(model, next(batches))
+        loss.backward()
+        timeline.record(f"step {t}", "compute", begin, ddp.clock(device))
         train_losses.append(loss.item())
 
+    if spec.method == "data_parallel":
+        ddp_model, hook = ddp.wrap(model, net, bucket_cap_mb=spec.bucket_cap_mb)
     net.barrier()
     timeline.reset()
     start = time.perf_counter()
     if spec.method == "data_parallel":
-        params = list(model.parameters())
         for t in range(1, spec.steps + 1):
-            forward_backward(t)
-            grads = torch.cat([p.grad.reshape(-1) for p in params])  # private fp32 buffer
-            net.all_reduce(grads, name="all_reduce grads")
-            grads /= world_size
-            offset = 0
-            for p in params:
-                p.grad.copy_(grads[offset : offset + p.numel()].view_as(p))
-                offset += p.numel()
-            opt.step()
-            ledger.record(t, -1, 4 * grads.numel())
+            opt.zero_grad(set_to_none=True)
+            # DDP averages the gradients bucket by bucket during backward (allreduce_hook's sum)
+            loss = ddp.forward_backward(ddp_model, hook, timeline, next(batches), t)
+            train_losses.append(loss.item())
+            with net.compute(f"inner step {t}"):
+                opt.step()
+            ledger.record(t, -1, hook.step_nbytes(t))
             if t in eval_at and rank == 0:
                 evals.append(evaluate(model))
+        hook.close()
+        buckets = hook.records
         outer = {n: p.detach().clone() for n, p in model.named_parameters()}
     else:
         algo = StreamingDiLoCo(
@@ -136,7 +151,8 @@ def train_worker(rank: int, world_size: int, spec: RunSpec) -> dict:
     return dict(
         rank=rank, eval_steps=sorted(eval_at), eval_losses=evals, train_losses=train_losses,
         records=[(r.step, r.fragment, r.nbytes) for r in ledger.records], bytes_on_link=net.bytes_sent,
-        spans=timeline.spans, outer=outer if rank == 0 else None, wall_s=wall, link_waits_s=reducer.link_waits_s,
+        spans=timeline.spans, outer={n: v.cpu() for n, v in outer.items()} if rank == 0 else None, wall_s=wall,
+        link_waits_s=reducer.link_waits_s, buckets=buckets,
     )
 
 
@@ -186,6 +202,7 @@ def _gather(spec: RunSpec, results: list[dict]) -> RunResult:
         train_losses=[r["train_losses"] for r in results], ledgers=ledgers,
         bytes_on_link=[r["bytes_on_link"] for r in results], spans=spans, outer_params=r0["outer"],
         wall_s=r0["wall_s"], link_waits_s=[r["link_waits_s"] for r in results],
+        buckets=[r["buckets"] for r in results],
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from companion import lm
+from companion.lm import ddp
 from companion.diloco.schedule import FragmentSchedule
 
 METHODS = ("data_parallel", "diloco")
@@ -19,7 +20,8 @@ class RunSpec:
     ``method="diloco"`` covers the whole DiLoCo family: DiLoCo is ``n_fragments=1, tau=0,
     alpha=0, bits=None``; Streaming DiLoCo sets ``n_fragments > 1`` and optionally the overlap
     (``tau``, ``alpha``) and quantisation (``bits``). ``data_parallel`` all-reduces gradients at
-    every step. Every worker trains on batches of ``batch_size`` sequences, so at equal steps all
+    every step, through PyTorch's DDP (``bucket_cap_mb``: :data:`companion.lm.ddp.BUCKET_CAP_MB`).
+    Every worker trains on batches of ``batch_size`` sequences, so at equal steps all
     methods see the same number of tokens.
     """
 
@@ -48,6 +50,7 @@ class RunSpec:
     eval_seqs: int = 128
     link_latency_s: float | None = None  # modelled link (None: bare gloo)
     link_gbps: float | None = None
+    bucket_cap_mb: float = ddp.BUCKET_CAP_MB  # data-parallel: DDP's bucket size (several buckets)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -62,6 +65,7 @@ class RunSpec:
             raise ValueError(f"alpha={self.alpha!r} must be in [0, 1]")
         if (self.link_gbps is None) != (self.link_latency_s is None):
             raise ValueError("give both link_gbps and link_latency_s, or neither")
+        ddp.check_bucket_cap_mb(self.bucket_cap_mb)
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
 
@@ -91,8 +95,10 @@ class RunSpec:
                             n_layers=self.n_layers, n_heads=self.n_heads)
 
     def initial_model(self) -> lm.GPT:
+        """The seeded initial model, built on the CPU (move it to ``comm.device()`` afterwards)."""
         torch.manual_seed(self.seed)
-        return lm.GPT(self.model_config())
+        with torch.device("cpu"):  # the CPU generator, whatever the default device
+            return lm.GPT(self.model_config())
 
     def inner_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         return torch.optim.AdamW(model.parameters(), lr=self.inner_lr, betas=(0.9, 0.95),

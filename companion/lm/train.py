@@ -32,14 +32,16 @@ def evaluate(model: nn.Module, src: MarkovSource, n_seqs: int, seq_len: int, see
 
     The sequences come from a stream salted apart from every training stream, and are the same
     for the same ``(src, n_seqs, seq_len, seed)``, so two models are compared on identical data.
-    The model's train/eval mode is restored afterwards.
+    The sequences are drawn on the host and moved to the model's device. The model's
+    train/eval mode is restored afterwards.
     """
     if n_seqs < 1:
         raise ValueError(f"n_seqs must be >= 1, got {n_seqs}")
     rng = np.random.default_rng([int(seed), EVAL_SALT])
     was_training = model.training
     model.eval()
-    tokens = src.sample(n_seqs, seq_len, rng)  # (n_seqs, seq_len), independent of batch_size
+    device = next(model.parameters()).device
+    tokens = src.sample(n_seqs, seq_len, rng).to(device)  # (n_seqs, seq_len), independent of batch_size
     total = 0.0
     try:
         for chunk in tokens.split(batch_size):

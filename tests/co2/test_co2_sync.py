@@ -9,7 +9,7 @@ from torch import nn
 from companion import lm
 from companion.co2.outer import OuterConfig
 from companion.co2.schedule import Schedule
-from companion.co2.sync import OuterSync, average_gradients_
+from companion.co2.sync import OuterSync
 from companion.co2.worker import RunSpec, TaskConfig, train_loop
 
 
@@ -106,13 +106,13 @@ def test_world_average_is_divided_back():
     assert anchors == [0.5, 1.0] and final == 1.0
 
 
-def test_average_gradients_is_identity_for_identical_workers():
-    model = nn.Linear(3, 2)
-    model(torch.ones(4, 3)).sum().backward()
-    before = [p.grad.clone() for p in model.parameters()]
-    average_gradients_(model, FakeNet(world_size=2), 2)
-    for g, p in zip(before, model.parameters()):
-        torch.testing.assert_close(p.grad, g)
+def test_data_parallel_over_several_workers_needs_ddp():
+    task = TaskConfig(batch_size=2, seq_len=8, d_model=16, n_layers=1, n_heads=2)
+    model = task.model()
+    batches = lm.token_batches(task.source(), task.batch_size, task.seq_len, seed=0)
+    with pytest.raises(ValueError, match="wrapped in DDP"):
+        train_loop(model, task.optimizer(model), batches, FakeNet(2), schedule=Schedule.data_parallel(),
+                   n_steps=2, world_size=2)
 
 
 def test_train_loop_local_sgd_of_one_worker_is_plain_training():
@@ -152,6 +152,8 @@ def test_train_loop_local_sgd_of_one_worker_is_plain_training():
     (lambda: RunSpec(Schedule.co2(4), 0), "n_steps"),
     (lambda: OuterSync(Scalar(), FakeNet(), 1, Schedule.data_parallel()), "data-parallel"),
     (lambda: TaskConfig(batch_size=0), "batch_size"),
+    (lambda: RunSpec(Schedule.data_parallel(), 4, bucket_cap_mb=0), "bucket_cap_mb"),
+    (lambda: RunSpec(Schedule.data_parallel(), 4, bucket_cap_mb=float("nan")), "bucket_cap_mb"),
 ])
 def test_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
