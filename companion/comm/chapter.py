@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-from .launcher import device
+from .devices import device
 from .overlap import OverlapSetting, overlap_worker
 from .quantize import dequantize, quantize, quantized_all_reduce
 from .ring import ring_all_gather, ring_reduce_scatter

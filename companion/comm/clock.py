@@ -16,7 +16,7 @@ import time
 import torch
 import torch.distributed as dist
 
-from .launcher import device
+from .devices import device
 
 #: Tags of the ping and the answer (gloo matches by tag; NCCL by order, which is the same here).
 _PING_TAG, _ANSWER_TAG = 7_000_001, 7_000_002

@@ -22,6 +22,7 @@ from multiprocessing.connection import wait as wait_for_ready
 import torch
 import torch.distributed as dist
 
+from .devices import device  # noqa: F401  (re-exported: comm.launcher.device)
 from .shaped_link import ShapedLink, ShapedNetwork, join_namespace, join_user_namespace
 
 #: Environment variables that size the thread pools of the numerical libraries.
@@ -117,6 +118,8 @@ def _worker_main(fn, rank, world_size, args, port, backend, threads_per_rank, co
         store = dist.TCPStore("127.0.0.1", port, world_size, False, timedelta(seconds=init_timeout_s))
         if netns_pid is not None:
             join_namespace(netns_pid)
+        if backend == "nccl":
+            torch.cuda.set_device(rank % torch.cuda.device_count())  # one GPU per rank
         dist.init_process_group(backend, store=store, rank=rank, world_size=world_size,
                                 timeout=timedelta(seconds=init_timeout_s))
     except BaseException:
@@ -374,10 +377,3 @@ def run_under_torchrun(fn, *args, out: str | None = None, threads_per_rank: int 
         return result
     finally:
         dist.destroy_process_group()
-
-
-def device() -> torch.device:
-    """The device a worker should put its tensors on: its GPU under NCCL, the CPU under gloo."""
-    if dist.is_initialized() and dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")

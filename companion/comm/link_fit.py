@@ -32,7 +32,7 @@ from scipy.optimize import least_squares, nnls
 
 from .cost_model import BYTES_PER_S_PER_GBPS, Link
 from .device_timing import stream_done
-from .launcher import device
+from .devices import device
 from .ring import ring_reduce_scatter_into
 
 OPERATIONS = ("all_reduce", "reduce_scatter", "p2p")

@@ -35,7 +35,7 @@ import torch.distributed as dist
 
 from .cost_model import Link, broadcast_sends
 from .device_timing import CollectiveClock, stream_done
-from .launcher import device
+from .devices import device
 from .ring import _peers, ring_reduce_scatter_into
 from .timeline import Timeline, _intersection_length, _union
 

@@ -19,7 +19,7 @@ import torch
 from .cost_model import Link
 from .device_timing import stream_done
 from .events import Schedule
-from .launcher import device
+from .devices import device
 from .modelled_link import ModelledLink
 from .timeline import Span, Timeline, summarize
 

@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 import torch.distributed.distributed_c10d as c10d
 
-from .launcher import device
+from .devices import device
 
 #: The ``torch.distributed`` functions whose tensor arguments are checked.
 CHECKED_COLLECTIVES = (

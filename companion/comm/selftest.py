@@ -13,7 +13,7 @@ def identify(rank: int, world_size: int, message: str = "") -> dict:
     """Report who this worker is: rank, world size, pid, thread count, and a sum over ranks."""
     if message:
         print(f"{message} from rank {rank}")
-    from .launcher import device
+    from .devices import device
 
     t = torch.tensor([float(rank + 1)], device=device())
     dist.all_reduce(t)
@@ -54,7 +54,7 @@ def exit_without_result(rank: int, world_size: int, bad_rank: int = 1) -> int:
 
 def ring_collectives(rank: int, world_size: int, rows_per_rank: int = 3, cols: int = 5, seed: int = 0) -> dict:
     """Run the hand-written ring collectives on seeded data and return their results with references."""
-    from .launcher import device
+    from .devices import device
     from .ring import ring_all_gather, ring_reduce_scatter
 
     inputs = [torch.randn(world_size * rows_per_rank, cols, generator=torch.Generator().manual_seed(seed + r),
@@ -77,7 +77,7 @@ def _busy(seconds: float) -> None:
 def modelled_link_checks(rank: int, world_size: int, latency_s: float, bandwidth: float, numel: int) -> dict:
     """Exercise every ModelledLink operation; return measured times (s) relative to issue, values and bytes."""
     from .cost_model import Link
-    from .launcher import device
+    from .devices import device
     from .modelled_link import ModelledLink
     from .quantize import quantized_all_reduce
     from .timeline import Timeline
@@ -197,7 +197,7 @@ def late_rank_stall(rank: int, world_size: int, late_rank: int, delay_s: float, 
 
 def placed_on_device(rank: int, world_size: int) -> list[float]:
     """An all-reduce of a tensor made on :func:`~companion.comm.device`: passes the placement check."""
-    from .launcher import device
+    from .devices import device
 
     x = torch.full((3,), float(rank + 1), device=device())
     dist.all_reduce(x)
@@ -213,7 +213,7 @@ def forgets_the_device(rank: int, world_size: int) -> list[float]:
 
 def forgets_the_device_in_p2p(rank: int, world_size: int) -> list[float]:
     """A batched send/receive whose receive buffer was made without ``device=`` (two ranks)."""
-    from .launcher import device
+    from .devices import device
 
     buf = torch.ones(2, device=device())
     other = torch.empty(2)

@@ -23,7 +23,8 @@ import time
 import torch
 
 from .cost_model import BYTES_PER_S_PER_GBPS, Link
-from .launcher import device, launch
+from .devices import device
+from .launcher import launch
 from .link_fit import default_sizes, fit_link, sweep_worker
 from .modelled_link import ModelledLink
 from .overlap import run_schedule, simulate

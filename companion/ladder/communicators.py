@@ -19,7 +19,7 @@ from typing import ContextManager, Iterator, Protocol
 import torch
 
 from companion.comm.device_timing import stream_done
-from companion.comm.launcher import device
+from companion.comm.devices import device
 
 
 class Work(Protocol):
