@@ -32,15 +32,21 @@ class ReferenceResult:
     sync_bytes: dict[int, int] = field(default_factory=dict)
 
 
-def simulate(spec: RunSpec, n_workers: int = 2) -> ReferenceResult:
-    """Run ``spec`` with ``n_workers`` simulated workers in this process."""
+def simulate(spec: RunSpec, n_workers: int = 2, device: torch.device | str = "cpu") -> ReferenceResult:
+    """Run ``spec`` with ``n_workers`` simulated workers in this process, on ``device``.
+
+    The model is built on the CPU with the seeded generator and then moved, so a GPU run starts
+    from the same weights as a CPU run; batches are drawn on the CPU and moved per step.
+    """
     if n_workers < 1:
         raise ValueError(f"n_workers must be >= 1, got {n_workers}")
+    device = torch.device(device)
     src = spec.source()
-    init = spec.initial_model()
+    init = spec.initial_model().to(device)
     models = [copy.deepcopy(init) for _ in range(n_workers)]
     opts = [spec.inner_optimizer(m) for m in models]
-    streams = [lm.token_batches(src, spec.batch_size, spec.seq_len, spec.seed, r, n_workers) for r in range(n_workers)]
+    streams = [(b.to(device) for b in lm.token_batches(src, spec.batch_size, spec.seq_len, spec.seed, r, n_workers))
+               for r in range(n_workers)]
     eval_at = set(spec.eval_steps())
     evals: list[float] = []
     sync_bytes: dict[int, int] = {}
