@@ -176,9 +176,6 @@ def _check_launch_args(fn, world_size, backend, timeout_s, threads_per_rank) -> 
         raise ValueError(f"world_size must be an integer >= 1, got {world_size!r}")
     if backend not in ("gloo", "nccl"):
         raise ValueError(f"backend must be 'gloo' or 'nccl', got {backend!r}")
-    if backend == "nccl" and not torch.cuda.is_available():
-        raise ValueError("backend='nccl' needs CUDA GPUs and this machine has none: "
-                         "use backend='gloo' (the CPU backend)")
     if not timeout_s > 0:
         raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
     if isinstance(threads_per_rank, bool) or not isinstance(threads_per_rank, int) or threads_per_rank < 1:
@@ -228,6 +225,9 @@ def launch(fn, world_size: int, *args, backend: str = "gloo", timeout_s: float =
                          "(a comm.Link is a model: pass it to comm.ModelledLink inside the worker)")
     if link is not None and backend != "gloo":
         raise ValueError(f"a ShapedLink throttles TCP, so it needs backend='gloo', got {backend!r}")
+    if backend == "nccl" and not torch.cuda.is_available():
+        raise ValueError("backend='nccl' needs CUDA GPUs and this machine has none: "
+                         "use backend='gloo' (the CPU backend)")
     network = ShapedNetwork(link, world_size) if link is not None else None
     if network is not None:
         network.__enter__()  # raises PermissionError (naming ModelledLink) where it cannot be built
