@@ -32,7 +32,14 @@ $(STAMP): pyproject.toml constraints-cpu.txt | $(PY)
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Overlap)"
 	touch $(STAMP)
 
-install: $(STAMP)
+# JupyterLab settings of the book: render every cell, not only those in view, so jupyterlab-myst
+# evaluates each Markdown cell's {eval} numbers when Run All reaches it (tools/jupyterlab/).
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_OVERRIDES): tools/jupyterlab/overrides.json | $(STAMP)
+	mkdir -p $(dir $@)
+	cp $< $@
+
+install: $(STAMP) $(LAB_OVERRIDES)
 
 unit: install
 	$(PY) -m pytest tests -n $(JOBS) -p no:cacheprovider

@@ -98,13 +98,19 @@ def check_notebook(driver, base: str, token: str, rel: str, timeout_s: float,
         problems.append(f"{rel}: a dialog greets the learner: {text!r}")
         for b in driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept"):
             b.click()
-    body = driver.execute_script(
-        f"return [...document.querySelectorAll('{_RENDERED_MARKDOWN}')]"
-        ".map((c) => c.textContent).join('\\n')")
+    # jupyterlab-myst renders the Markdown cells after the notebook opens: wait for all of them
+    expected = _count_glued_roles(ROOT / "book" / rel)
+    t0, body, unevaluated = time.time(), "", []
+    while time.time() - t0 < 30:
+        body = driver.execute_script(
+            f"return [...document.querySelectorAll('{_RENDERED_MARKDOWN}')]"
+            ".map((c) => c.textContent).join('\\n')")
+        unevaluated, _ = driver.execute_script(_INLINE_EXPRESSIONS)
+        if body.strip() and len(unevaluated) >= expected:
+            break
+        time.sleep(0.5)
     if not body.strip():
         problems.append(f"{rel}: no rendered Markdown found ({_RENDERED_MARKDOWN!r})")
-    unevaluated, _ = driver.execute_script(_INLINE_EXPRESSIONS)
-    expected = _count_glued_roles(ROOT / "book" / rel)
     if len(unevaluated) != expected:
         problems.append(f"{rel}: before Run All, {len(unevaluated)} glued(...) expressions show, "
                         f"but the notebook's Markdown has {expected}")
