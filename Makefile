@@ -72,8 +72,10 @@ test: install
 	$(PY) tools/report_times.py _build/notebook-times.json && \
 	echo "make test: all stages passed in $$(( $$(date +%s) - start )) s"
 
-# The seven widget notebooks in JupyterLab in headless Chromium (tools/lab_test.py), ~4 min.
-WIDGET_NOTEBOOKS := book/calibration/01_overlap_and_calibration.ipynb book/comm/01_alpha_beta.ipynb \
+# The nine widget notebooks in JupyterLab in headless Chromium (tools/lab_test.py), ~5 min.
+WIDGET_NOTEBOOKS := book/calibration/01_overlap_and_calibration.ipynb \
+	book/calibration/02_limits_of_temperature_scaling.ipynb book/calibration/03_mixup.ipynb \
+	book/comm/01_alpha_beta.ipynb \
 	book/diloco/03_utilization.ipynb book/co2/01_stale_outer_update.ipynb \
 	book/t3/02_track_and_trigger.ipynb book/ladder/02_speed.ipynb book/seld/01_spatial_audio_foa.ipynb
 lab-test: install
