@@ -310,3 +310,15 @@ def timed(fn, *args, **kwargs):
     t0 = time.perf_counter()
     out = fn(*args, **kwargs)
     return out, time.perf_counter() - t0
+
+
+def torchrun_job(payload_numel: int = 1 << 18, n_steps: int = 4, repeats: int = 2, matmuls: int = 20,
+                 dim: int = 256):
+    """The chapter's overlap experiment over the real network, for :mod:`companion.comm.torchrun`.
+
+    Bare links only (``link=None``): across machines the network itself is the slow link, so
+    the spans show how much of a real all-reduce the compute hides. Returns
+    ``(overlap_worker, args)``.
+    """
+    settings = [OverlapSetting("real network", None, payload_numel)]
+    return overlap_worker, (settings, n_steps, repeats, matmuls, dim)

@@ -203,3 +203,14 @@ def _one_decode_step_spans(shard, prompt, net, variant, timeline) -> list:
     spans = timeline.spans
     timeline.reset()
     return spans
+
+
+def torchrun_job(d_model: int = 64, n_layers: int = 4, batch: int = 2, prompt_len: int = 8, seed: int = 0):
+    """Tensor-parallel logits for :mod:`companion.comm.torchrun`: ``(tp_logits_worker, args)``.
+
+    The standard decoder and the all-Ladder one, sharded over the ranks; the logits depend only
+    on the seed, so a torchrun run and a :func:`companion.comm.launch` run must agree exactly.
+    """
+    cfg = GPTConfig(vocab_size=32, seq_len=32, d_model=d_model, n_layers=n_layers, n_heads=4)
+    tokens = torch.randint(0, cfg.vocab_size, (batch, prompt_len), generator=torch.Generator().manual_seed(seed))
+    return tp_logits_worker, (cfg, [0, n_layers], tokens, seed)

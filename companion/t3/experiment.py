@@ -192,3 +192,13 @@ def run_experiment(spec: ExperimentSpec, world_size: int = 2, *, timeout_s: floa
         ))
     return measured
 
+
+
+def torchrun_job(m: int = 256, k: int = 128, n: int = 64, repeats: int = 2):
+    """The three schedules on a small GEMM for :mod:`companion.comm.torchrun`: ``(schedule_worker, (spec,))``.
+
+    Every rank checks its reduced blocks against a plain all-reduce of the partials, so a run
+    that completes computed the right answer; the times are the machine's.
+    """
+    runs = (ScheduleRun("sequential", 1, 1.0), ScheduleRun("coarse", 2, 1.0), ScheduleRun("fine", 4, 1.0))
+    return schedule_worker, (ExperimentSpec(m=m, k=k, n=n, runs=runs, repeats=repeats),)

@@ -10,7 +10,11 @@ import pytest
 
 from companion.comm import torchrun
 
-JOBS = ["companion.diloco.runner:torchrun_job", "companion.co2.experiments:torchrun_job"]
+#: Jobs whose results depend only on the seed: torchrun must give exactly what launch gives.
+JOBS = ["companion.diloco.runner:torchrun_job", "companion.co2.experiments:torchrun_job",
+        "companion.ladder.workers:torchrun_job"]
+#: Jobs whose results are timings: they must run on two torchrun nodes (T3 checks its own blocks).
+TIMED_JOBS = ["companion.t3.experiment:torchrun_job", "companion.comm.overlap:torchrun_job"]
 
 
 def _free_port() -> int:
@@ -53,6 +57,23 @@ def test_two_torchrun_nodes_equal_launch(job, tmp_path):
     assert written["provenance"]["git_commit"]
     by_launch = torchrun.job_results_by_launch(job, 2)
     assert _deterministic(written["results"]) == _deterministic(by_launch)
+
+
+@pytest.mark.parametrize("job", TIMED_JOBS)
+def test_timed_jobs_run_on_two_torchrun_nodes(job, tmp_path):
+    written = _two_node_run(job, tmp_path / "out.json")
+    assert written["world_size"] == 2
+    launched = torchrun.job_results_by_launch(job, 2)
+    assert _structure(written["results"]) == _structure(launched)
+
+
+def _structure(value):
+    """Keys and lengths, not values: what two runs of a timed job share."""
+    if isinstance(value, dict):
+        return {k: _structure(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [len(value)] + ([_structure(value[0])] if value else [])
+    return type(value).__name__
 
 
 def test_bad_job_names_the_form():
