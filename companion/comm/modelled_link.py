@@ -12,9 +12,9 @@ persistent watcher thread per link.
 
 On a GPU (NCCL) a collective's real completion is taken after ``work.wait()`` on a stream the
 link owns, and a :meth:`~ModelledLink.compute` block ends when its kernels do
-(:mod:`~companion.comm.device_timing`). :meth:`~ModelledLink.reduce_scatter` still runs its ring
-on the watcher thread, which NCCL does not promise to tolerate beside collectives issued from
-the caller's thread; the chapters that use it run on gloo.
+(:mod:`~companion.comm.device_timing`). :meth:`~ModelledLink.reduce_scatter` issues NCCL's own
+reduce-scatter from the caller's thread there (a communicator is driven from one thread); the
+ring on the watcher thread is gloo's path only.
 
 What this proves and what it does not: the reduced tensors are real, but the *time* is the
 model's; agreement between a run on a ``ModelledLink`` and the alpha-beta model only shows that
@@ -326,8 +326,11 @@ class ModelledLink:
                        name: str = "reduce_scatter"):
         """Sum ``input`` of shape ``(p * k, ...)`` over ranks; this rank keeps chunk ``rank`` in ``output`` ``(k, ...)``.
 
-        Really runs a ring of ``isend``/``irecv`` on the link's watcher thread (gloo's own
-        ``reduce_scatter_tensor`` is an all-reduce in disguise, with twice the traffic).
+        Under gloo, really runs a ring of ``isend``/``irecv`` on the link's watcher thread
+        (gloo's own ``reduce_scatter_tensor`` is an all-reduce in disguise, with twice the
+        traffic). Under NCCL, whose reduce-scatter is a true one and whose communicator must
+        not be driven from two threads, it issues ``dist.reduce_scatter_tensor`` from the
+        calling thread.
         """
         p = self.world_size
         if input.dim() == 0 or input.shape[0] % p != 0:
@@ -337,7 +340,11 @@ class ModelledLink:
         n = input.numel() * input.element_size()
         tag = 1_000_000 + self._counter
         now = time.perf_counter()
-        waiter = self._watcher.submit(ring_reduce_scatter_into, output, input, self.group, tag)
+        if dist.get_backend(self.group) == "nccl":
+            work = dist.reduce_scatter_tensor(output, input, group=self.group, async_op=True)
+            waiter = self._waiter(work)
+        else:
+            waiter = self._watcher.submit(ring_reduce_scatter_into, output, input, self.group, tag)
         return self._finish(self._issue(name, self._cost("reduce_scatter_time", n, p), (p - 1) * n / p, waiter, now,
                                         collective=True), async_op)
 
