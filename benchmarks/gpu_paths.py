@@ -6,7 +6,8 @@
 One GPU cannot host two NCCL ranks, so this script:
 
 1. **runs the NCCL code path at world size 1**: DiLoCo's workers (data-parallel through DDP,
-   DiLoCo, Streaming DiLoCo with 4-bit payloads) and CO2's (data-parallel, CO2) under
+   DiLoCo, Streaming DiLoCo with 4-bit payloads), CO2's (data-parallel, CO2), Ladder's
+   tensor-parallel decoder and the comm chapter's overlap worker (T3's schedules refuse NCCL) under
    ``comm.launch(..., backend="nccl", strict_device=True)``, so any tensor left on the CPU
    fails, and checks each final loss against the same run on the CPU under gloo (a different
    device and backend computing the same seeded run: they agree to float rounding, not bits);
@@ -33,9 +34,11 @@ from companion.co2 import worker as co2_worker
 from companion.co2.schedule import Schedule
 from companion.co2.worker import RunSpec as CO2Spec
 from companion.co2.worker import TaskConfig
+from companion.comm import overlap as comm_overlap
 from companion.comm.results import write_results
 from companion.diloco import reference, runner
 from companion.diloco.spec import RunSpec
+from companion.ladder import workers as ladder_workers
 
 #: Relative difference of final losses allowed between the GPU and the CPU run of one seed.
 LOSS_RTOL = 2e-3
@@ -64,7 +67,14 @@ def world_size_one(backend: str, steps: int) -> dict:
                          strict_device=True, timeout_s=600)
     c_runs, c_s = _timed(comm.launch, co2_worker.run_specs, 1, TaskConfig(), co2_specs(steps),
                          backend=backend, strict_device=True, timeout_s=600)
-    return {"backend": backend, "diloco_s": d_s, "co2_s": c_s,
+    ladder_fn, ladder_args = ladder_workers.torchrun_job()
+    logits, l_s = _timed(comm.launch, ladder_fn, 1, *ladder_args, backend=backend,
+                         strict_device=True, timeout_s=600)
+    overlap_fn, overlap_args = comm_overlap.torchrun_job()
+    _, o_s = _timed(comm.launch, overlap_fn, 1, *overlap_args, backend=backend, strict_device=True,
+                    timeout_s=600)
+    return {"backend": backend, "diloco_s": d_s, "co2_s": c_s, "ladder_s": l_s, "overlap_s": o_s,
+            "ladder_logit_sums": {str(k): float(v.double().sum()) for k, v in logits[0].items()},
             "diloco_final_loss": [r["eval_losses"][-1] for r in d_runs[0]],
             "co2_final_loss": [r.eval_loss for r in c_runs[0]]}
 
@@ -116,6 +126,9 @@ def main(argv=None) -> int:
         for key in ("diloco_final_loss", "co2_final_loss"):
             cpu, cuda = report["cpu_gloo"][key], report["gpu_nccl"][key]
             checks[key] = all(math.isclose(a, b, rel_tol=LOSS_RTOL) for a, b in zip(cpu, cuda))
+        cpu, cuda = (report[k]["ladder_logit_sums"] for k in ("cpu_gloo", "gpu_nccl"))
+        checks["ladder_logits"] = all(math.isclose(cpu[k], cuda[k], rel_tol=LOSS_RTOL, abs_tol=1e-3)
+                                      for k in cpu)
     report["large_reference"] = large_reference("cuda" if gpu else "cpu", **big)
     report["large_co2"] = large_co2("nccl" if gpu else "gloo", **big)
     report["checks"] = checks
