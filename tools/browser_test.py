@@ -9,7 +9,8 @@ proxy that does not exist. For each page it checks
 1. no ``<script src>`` or stylesheet ``<link>`` points off the machine, and no resource the page
    loaded came from anywhere but 127.0.0.1;
 2. math is typeset: MathJax finished, each math element became MathJax output, and no raw
-   ``\\(``, ``\\[`` or ``$$`` is left in the visible text (code excluded);
+   ``\\(``, ``\\[`` or ``$$`` is left in the visible text (code excluded), and no ``{eval}`` or
+   ``{glue}`` role is left unresolved in the page (inside math, say);
 3. no JavaScript error reached the console;
 4. every interactive figure (``companion.plotting.slider_figure``) responds to a step of each
    of its sliders: the trace data after the click differ from the data before;
@@ -207,6 +208,14 @@ return {raw: m ? text.slice(Math.max(0, m.index - 40), m.index + 60) : null, unt
         typeset: document.querySelectorAll("mjx-container").length};
 """
 
+def unresolved_roles(html: str) -> list[str]:
+    """``{eval}``/``{glue...}`` roles left in a built page outside code (e.g. inside math)."""
+    import re
+
+    text = re.sub(r"<(pre|code|script|style)\b.*?</\1>", "", html, flags=re.S | re.I)
+    return [m.group(0)[:80] for m in re.finditer(r"\{(eval|glue)[:a-z]*\}`[^`]*`?", text)][:3]
+
+
 _TRACE_DATA = """
 const gd = document.getElementById(arguments[0]);
 return JSON.stringify((gd.data || []).map((t) => [t.x, t.y, t.base, t.z, t.text]))
@@ -294,6 +303,8 @@ def run(root: Path, screenshots: Path | None, toc: Path | None, pages: list[Path
                 state = driver.execute_async_script(_WAIT_MATHJAX)
                 if state not in ("ok", "no math"):
                     report.problems.append(f"{rel}: MathJax: {state}")
+                for role in unresolved_roles(page.read_text(encoding="utf-8")):
+                    report.problems.append(f"{rel}: an unresolved MyST role in the page: {role}")
                 math = driver.execute_script(_RAW_MATH)
                 if math["raw"]:
                     report.problems.append(f"{rel}: untypeset math in the text: "

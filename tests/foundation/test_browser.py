@@ -68,6 +68,9 @@ def checked(tmp_path_factory):
                head="<html><body>"),
         _write(book, "links.html", '<a href="nowhere.html">a</a> <a href="other.html#gone">b</a>'),
         _write(book, "dead.html", dead.to_html()),
+        # a role inside math is never resolved: the book would show it raw
+        _write(book, "role.html", '<p><span class="math">\\((\\{eval}`glued("k")` \\times 2)\\)</span>'
+                                  ' and <code>{eval}`glued("in-code")`</code></p>'),
         _write(book, "js.html", '<script>notDefinedAnywhere()</script>'
                                 '<script src="https://cdn.example.org/x.js"></script>'
                                 '<script src="plotly.min.js"></script>'),
@@ -83,7 +86,7 @@ def _on(report, page):
 def test_a_good_page_passes_and_its_figure_responds(checked):
     book, report, _ = checked
     assert _on(report, "good.html") == [] and _on(report, "other.html") == []
-    assert (report.pages, report.figures, report.sliders) == (6, 2, 4)
+    assert (report.pages, report.figures, report.sliders) == (7, 2, 4)
     assert (book / "shots" / "good__figure.png").stat().st_size > 1000
 
 
@@ -93,6 +96,13 @@ def test_untypeset_math_is_named_with_the_page_and_the_text(checked):
     assert any(p.startswith("raw.html: MathJax: MathJax never loaded") for p in problems)
     assert any(p.startswith('raw.html: math element not typeset: <span class="math">')
                for p in problems)
+
+
+def test_an_unresolved_role_is_named_but_code_is_not(checked):
+    _, report, _ = checked
+    found = _on(report, "role.html")
+    assert any("unresolved MyST role" in p and 'glued("k")' in p for p in found), found
+    assert not any("in-code" in p for p in found), found
 
 
 def test_a_broken_link_and_a_missing_anchor_are_named(checked):

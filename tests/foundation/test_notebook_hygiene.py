@@ -96,6 +96,10 @@ def test_prose_numbers_read_the_same_in_lab_and_in_the_book(path):
         glue_roles = re.findall(r"\{glue(?::text|:md|:)?\}`[^`]*`", text)
         assert not glue_roles, (f"cell {i}: {glue_roles[0]} shows as raw MyST in JupyterLab; "
                                 f'write {{eval}}`glued("key:fmt")` instead (companion.glue)')
+        for math in re.findall(r"\$\$.*?\$\$|\$[^$]+\$", text, flags=re.S):
+            assert "{eval}" not in math, (
+                f"cell {i}: a role inside math is not resolved (Lab and the book show it raw): "
+                f"{math[:80]!r}; put the number outside the $...$")
         for expression in re.findall(r"\{eval\}`([^`]*)`", text):
             uses_eval = True
             assert GLUED_CALL.match(expression), (
