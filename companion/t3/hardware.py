@@ -2,8 +2,9 @@
 
 T3 was evaluated in a cycle simulator (an extended Accel-Sim), not on a product, so the
 constants below describe the *simulated* GPU and ring network of Pati et al. (ASPLOS 2024),
-Section 5.1, as reported by a deep-read of the full text (``verified-from-full-texts.md`` §4 of
-the book's research notes).  Where the paper does not give a number we need (peak matrix
+Section 5.1, as reported by a deep-read of the full text (``verified-from-full-texts.md`` §4
+of the book's research notes): a *secondary* source, since only the paper's abstract could be
+read here.  Where the paper does not give a number we need (peak matrix
 throughput, achieved GEMM efficiency, per-direction link bandwidth), the value is derived or
 assumed here and the docstring says which.  Nothing in this module is fitted to the paper's
 results.
@@ -14,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from companion.comm import Link
+
+from .paper import OUR_CHOICE, SECONDARY
 
 __all__ = ["GPUModel", "PAPER_GPU", "PAPER_RING", "HARDWARE_SOURCES"]
 
@@ -89,14 +92,16 @@ PAPER_GPU = GPUModel(
 #: We read "bidirectional" as 75 GB/s each way, the direction a single ring uses.
 PAPER_RING = Link(latency_s=500e-9, bandwidth_bytes_per_s=75e9)
 
-#: Where every constant above comes from, as (quantity, value, source) rows for the book.
+#: Where every constant above comes from, as (quantity, value, source, status) rows for the book.
+#: Status (:mod:`companion.t3.paper`): "secondary" for the paper's §5.1, which we read only in a
+#: deep-read of the full text; "derived" and "our choice" for what the paper does not print.
 HARDWARE_SOURCES = (
-    ("compute units", "80", "T3 §5.1 (simulated GPU)"),
-    ("clock", "1.4 GHz", "T3 §5.1"),
-    ("HBM bandwidth", "1 TB/s", "T3 §5.1 (HBM2)"),
-    ("fp16 matrix FLOPs / CU / cycle", "1024", "derived: AMD MI100 184.6 TFLOPS / (120 CU x 1.502 GHz)"),
-    ("GEMM efficiency", "0.75 of peak", "our assumption"),
-    ("ring bandwidth per direction", "75 GB/s", "T3 §5.1: 150 GB/s bidirectional, halved"),
-    ("link latency", "500 ns", "T3 §5.1"),
-    ("element size", "2 bytes", "our assumption: fp16/bf16 activations"),
+    ("compute units", "80", "T3 §5.1 (simulated GPU)", SECONDARY),
+    ("clock", "1.4 GHz", "T3 §5.1", SECONDARY),
+    ("HBM bandwidth", "1 TB/s", "T3 §5.1 (HBM2)", SECONDARY),
+    ("fp16 matrix FLOPs / CU / cycle", "1024", "AMD MI100: 184.6 TFLOPS / (120 CU x 1.502 GHz)", "derived"),
+    ("GEMM efficiency", "0.75 of peak", "-", OUR_CHOICE),
+    ("ring bandwidth per direction", "75 GB/s", "T3 §5.1: 150 GB/s bidirectional; halving it is ours", SECONDARY),
+    ("link latency", "500 ns", "T3 §5.1", SECONDARY),
+    ("element size", "2 bytes", "fp16/bf16 activations", OUR_CHOICE),
 )

@@ -21,7 +21,7 @@ from companion.t3 import (
     sublayers,
     trace_spans,
 )
-from companion.t3.paper_scale import PAPER_MODELS
+from companion.t3.paper_scale import PAPER_MODELS, PAPER_TP_DEGREES
 
 
 def test_sequential_is_the_sum():
@@ -161,7 +161,7 @@ def test_sublayers_shapes_and_validation():
 
 def test_paper_table_orders_the_schedules():
     rows = paper_scale_table()
-    assert len(rows) == 4 * 4
+    assert len(rows) == 4 * sum(len(tps) for tps in PAPER_TP_DEGREES.values()) == 4 * 7
     for r in rows:
         assert 1.0 < r.software_speedup <= r.t3_speedup <= r.ideal_speedup + 1e-12
         assert r.ideal_speedup < speedup_ceiling(r.sublayer.tp) + 1e-12
