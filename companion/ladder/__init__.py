@@ -3,10 +3,13 @@
 - :mod:`~companion.ladder.model` -- :class:`Decoder`, one forward for the standard and the Ladder
   residual stream, on one rank or a tensor-parallel shard;
 - :mod:`~companion.ladder.sharding` -- Megatron column/row sharding of its weights and back;
-- :mod:`~companion.ladder.communicators` -- the all-reduce interface and the no-communication one.
+- :mod:`~companion.ladder.communicators` -- the all-reduce interface, the no-communication one and
+  the one on PyTorch's functional collectives (waited at first use);
+- :mod:`~companion.ladder.dtensor_tp` -- the same sharding through ``parallelize_module``
+  (``ColwiseParallel``/``RowwiseParallel``), checked against the hand-sharded model.
 """
 
-from companion.ladder.communicators import NoCommunication
+from companion.ladder.communicators import FunctionalCollectives, NoCommunication
 from companion.ladder.model import Decoder, KVCache, reads_stale_stream
 from companion.ladder.sharding import (
     TP_PLAN,
@@ -21,6 +24,7 @@ __all__ = [
     "KVCache",
     "reads_stale_stream",
     "NoCommunication",
+    "FunctionalCollectives",
     "TP_PLAN",
     "shard_state_dict",
     "gather_state_dicts",

@@ -8,7 +8,8 @@ The decoder of :mod:`companion.ladder.model` talks to the network through two me
   to draw compute spans; it does nothing here).
 
 :class:`companion.comm.ModelledLink` has both, so the same forward runs over a modelled slow link,
-over bare gloo, or, with :class:`NoCommunication`, on one process.
+over bare gloo, or, with :class:`NoCommunication`, on one process. :class:`FunctionalCollectives`
+is the same interface on PyTorch's functional collectives, the API that DTensor itself uses.
 """
 
 from __future__ import annotations
@@ -70,3 +71,71 @@ def _compute_span(timeline, name: str) -> Iterator[None]:
     with timeline.span(name, kind="compute"):
         yield
         stream_done(device())
+
+
+class _FirstUseWork:
+    """The handle :meth:`FunctionalCollectives.all_reduce` returns: the sum lands at ``wait``.
+
+    ``reduced`` is the :class:`~torch.distributed._functional_collectives.AsyncCollectiveTensor`
+    of the issued all-reduce; ``wait`` copies it into the caller's tensor, and that copy is its
+    first use, where the collective is waited on.
+    """
+
+    def __init__(self, tensor: torch.Tensor, reduced: torch.Tensor) -> None:
+        self.tensor, self.reduced = tensor, reduced
+
+    @property
+    def completed(self) -> bool:
+        """True once the all-reduce has been waited on (its result read)."""
+        return bool(getattr(self.reduced, "completed", True))
+
+    def wait(self) -> bool:
+        self.tensor.copy_(self.reduced)  # first use of the result: the collective is waited here
+        return True
+
+
+class FunctionalCollectives:
+    """The all-reduce of :func:`torch.distributed._functional_collectives.all_reduce`, waited at first use.
+
+    A functional collective does not write into its input: ``all_reduce(t, "sum", group)`` issues
+    the collective and returns at once an ``AsyncCollectiveTensor``, a tensor subclass whose first
+    use (any operation that reads it) calls ``wait_tensor`` and so blocks until the sum has
+    arrived; later uses read it directly. DTensor's ``redistribute(..., async_op=True)`` returns
+    the same kind of tensor, so ``RowwiseParallel``'s all-reduce is deferred in the same way.
+
+    That is exactly the Ladder's deferred wait. :meth:`companion.ladder.Decoder.forward` keeps a
+    Ladder module's output in its queue while the next module computes, and first touches it when
+    it adds it to the stream one module later (``work.wait()`` here, where the result is copied
+    into the partial output the decoder holds). Between the issue and that first use the
+    collective runs on the process group's own thread (gloo) or stream (NCCL), under the next
+    module's compute: the overlap that the hand-written ``async_op=True`` / ``work.wait()`` pair
+    gives, with no handle to carry. A standard module reads the stream at once, so its all-reduce
+    is waited on immediately, as it must be.
+
+    ``group`` is a process group, a list of ranks or a 1-D device mesh (default: the world);
+    ``timeline`` (optional) receives the compute spans, as for :class:`NoCommunication`.
+    """
+
+    def __init__(self, group=None, timeline=None) -> None:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            raise RuntimeError("torch.distributed is not initialised; create FunctionalCollectives "
+                               "inside a worker (companion.comm.launch)")
+        self.group = dist.group.WORLD if group is None else group
+        self.timeline = timeline
+        self.n_all_reduces = 0
+
+    def all_reduce(self, tensor: torch.Tensor, async_op: bool = False,
+                   name: str = "all_reduce") -> _FirstUseWork | None:
+        from torch.distributed import _functional_collectives as funcol
+
+        self.n_all_reduces += 1
+        work = _FirstUseWork(tensor, funcol.all_reduce(tensor, "sum", self.group))
+        if async_op:
+            return work
+        work.wait()
+        return None
+
+    def compute(self, name: str) -> ContextManager:
+        return nullcontext() if self.timeline is None else _compute_span(self.timeline, name)
