@@ -5,6 +5,7 @@ import math
 import pytest
 
 from companion import comm
+from companion.comm.result_shape import both_ways
 from companion.co2.experiments import run
 from companion.co2.schedule import Schedule
 from companion.co2.worker import RunSpec, TaskConfig, run_specs
@@ -18,12 +19,17 @@ SPECS = [RunSpec(Schedule.data_parallel(), 8, bucket_cap_mb=0.005), RunSpec(Sche
 
 
 @pytest.fixture(scope="module")
-def per_rank():
-    return comm.launch(run_specs, 2, TINY, SPECS, timeout_s=120.0)
+def both():
+    return both_ways(run_specs, 2, TINY, SPECS, timeout_s=120.0)
 
 
-def test_strict_placement_changes_no_number(per_rank):
-    strict = comm.launch(run_specs, 2, TINY, SPECS, timeout_s=120.0, strict_device=True)
+@pytest.fixture(scope="module")
+def per_rank(both):
+    return both[0]
+
+
+def test_strict_placement_changes_no_number(both):
+    per_rank, strict = both
     for loose_rank, strict_rank in zip(per_rank, strict):
         for a, b in zip(loose_rank, strict_rank):
             assert (a.losses, a.param_norm, a.bytes_sent, a.tokens) == (

@@ -7,6 +7,7 @@ import torch
 from torch.nn.utils import parameters_to_vector
 
 from companion import comm, lm
+from companion.comm.result_shape import both_ways
 from companion.diloco import runner, selftest
 from companion.diloco.spec import RunSpec
 from companion.lm import ddp
@@ -66,9 +67,7 @@ def test_bucket_overlap_splits_the_communication(three_ways):
 
 @pytest.fixture(scope="module")
 def loose_and_strict():
-    loose = comm.launch(runner.train_many, 2, SPECS, timeout_s=180)
-    strict = comm.launch(runner.train_many, 2, SPECS, timeout_s=180, strict_device=True)
-    return loose, strict
+    return both_ways(runner.train_many, 2, SPECS, timeout_s=180)
 
 
 def test_every_worker_runs_under_strict_placement_with_the_same_numbers(loose_and_strict):

@@ -2,19 +2,15 @@
 
 import torch
 
-from companion import comm
+from companion.comm.result_shape import both_ways
 from companion.t3.experiment import ExperimentSpec, ScheduleRun, schedule_worker
 
 RUNS = (ScheduleRun("sequential", 1, 1.0), ScheduleRun("coarse", 2, 1.0), ScheduleRun("fine", 2, 1.0, contention=0.5))
 
 
-def _launch(world_size, spec, strict):
-    return comm.launch(schedule_worker, world_size, spec, strict_device=strict, timeout_s=120)
-
-
 def test_schedule_worker_gives_the_same_blocks_and_spans_under_strict_placement():
     spec = ExperimentSpec(m=32, k=16, n=8, runs=RUNS, repeats=1, latency_s=0.0, return_outputs=True)
-    plain, strict = _launch(2, spec, False), _launch(2, spec, True)
+    plain, strict = both_ways(schedule_worker, 2, spec, timeout_s=120)
     for p, s in zip(plain, strict):
         assert p["out_bytes"] == s["out_bytes"]
         for run_p, run_s in zip(p["runs"], s["runs"]):
