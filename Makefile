@@ -48,8 +48,9 @@ notebooks: install
 	mkdir -p _build
 	$(PY) tools/nbtest.py book --times-json _build/notebook-times.json
 
-# jupyter-cache keys on cell sources only: clear it when any companion/*.py changed.
-CACHE_KEY := $(PY) tools/cache_key.py _build/.jupyter_cache companion
+# jupyter-cache keys on cell sources only: clear it, and Sphinx's environment (which would skip
+# unchanged notebooks), when any companion/*.py changed.
+CACHE_KEY := $(PY) tools/cache_key.py _build/.jupyter_cache companion _build/.doctrees
 
 book-strict: install
 	$(CACHE_KEY)

@@ -3,11 +3,13 @@
 jupyter-cache keys a notebook on its cells' sources only, so after an edit of ``companion`` the
 book would show results computed by the old code. Before each build the Makefile runs
 
-    python tools/cache_key.py _build/.jupyter_cache companion
+    python tools/cache_key.py _build/.jupyter_cache companion _build/.doctrees
 
 which hashes every ``*.py`` file of the package (path and content), compares the hash with the
 one stored beside the cache, and removes the cache when they differ, so every notebook executes
-again. Any edit of the package re-executes all notebooks: simpler than tracing each notebook's
+again. It removes Sphinx's saved environment (``_build/.doctrees``) too: Sphinx re-reads only
+the sources that changed, so without that a notebook whose cells did not change would be
+neither read nor executed, and would keep the old package's results. Any edit of the package re-executes all notebooks: simpler than tracing each notebook's
 imports, and a notebook reaches most of the package through ``companion.comm`` and friends anyway.
 """
 
@@ -38,8 +40,8 @@ def stamp_path(cache_dir: Path) -> Path:
     return cache_dir.with_name(cache_dir.name + ".companion-sha256")
 
 
-def refresh(cache_dir: Path, package_dir: Path) -> bool:
-    """Remove ``cache_dir`` if the package changed since the stamp was written.
+def refresh(cache_dir: Path, package_dir: Path, also=()) -> bool:
+    """Remove ``cache_dir`` (and each directory in ``also``) if the package changed since the stamp.
 
     Returns True when the cache was cleared (or there was no stamp yet), False when it is current.
     """
@@ -48,19 +50,21 @@ def refresh(cache_dir: Path, package_dir: Path) -> bool:
     previous = stamp.read_text().strip() if stamp.is_file() else None
     if previous == current:
         return False
-    if cache_dir.exists():
-        shutil.rmtree(cache_dir)
+    for directory in (cache_dir, *map(Path, also)):
+        if directory.exists():
+            shutil.rmtree(directory)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(current + "\n")
     return True
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python tools/cache_key.py CACHE_DIR PACKAGE_DIR", file=sys.stderr)
+    if len(argv) < 2:
+        print("usage: python tools/cache_key.py CACHE_DIR PACKAGE_DIR [ALSO_CLEARED_DIR ...]",
+              file=sys.stderr)
         return 2
-    cache_dir, package_dir = map(Path, argv)
-    if refresh(cache_dir, package_dir):
+    cache_dir, package_dir, *also = map(Path, argv)
+    if refresh(cache_dir, package_dir, also):
         print(f"cache_key: {package_dir}/ changed (or first build): cleared {cache_dir}, "
               "every notebook executes again")
     else:

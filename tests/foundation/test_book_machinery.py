@@ -43,6 +43,20 @@ def test_the_cache_survives_until_the_package_changes(tmp_path):
     assert not cache.exists()
 
 
+def test_sphinx_environment_goes_with_the_cache(tmp_path):
+    """Sphinx re-reads only changed sources: its saved environment must go too, or an unchanged
+    notebook is neither read nor executed after a package edit."""
+    pkg, cache = _package(tmp_path), _cache(tmp_path)
+    doctrees = tmp_path / "_build" / ".doctrees"
+    cache_key.refresh(cache, pkg, [doctrees])
+    doctrees.mkdir()
+    (doctrees / "environment.pickle").write_text("env")
+    assert cache_key.refresh(cache, pkg, [doctrees]) is False and doctrees.exists()
+    (pkg / "sub" / "model.py").write_text("SCALE = 3\n")
+    assert cache_key.refresh(cache, pkg, [doctrees]) is True
+    assert not doctrees.exists()
+
+
 def test_a_new_or_renamed_module_changes_the_key(tmp_path):
     pkg = _package(tmp_path)
     before = cache_key.package_hash(pkg)
