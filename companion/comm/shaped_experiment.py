@@ -1,18 +1,23 @@
 """Does the alpha-beta overlap model predict a real slow network? A test it was not fed.
 
-Three kinds of run, each in its own processes:
+Each rate is judged in one launch of processes over the shaped network (:func:`judged_worker`),
+which makes three kinds of run:
 
-1. **compute calibration** (:func:`compute_worker`): every rank runs the schedule's compute
-   steps alone, with no communication; the median step time is ``c``.
-2. **link calibration** (the first phase of :func:`judged_worker`): a message-size sweep of
-   all-reduces over the :class:`~companion.comm.ShapedLink`, fitted by
-   :func:`~companion.comm.link_fit.fit_link` to give alpha and beta.
-3. **the judged run** (the second phase): sequential and overlapped schedules of compute steps
-   and real gloo all-reduces over the same shaped network. No sleep and no model anywhere.
+1. **link calibration** (first): a message-size sweep of all-reduces over the
+   :class:`~companion.comm.ShapedLink`, fitted by :func:`~companion.comm.link_fit.fit_link` to
+   give alpha and beta.
+2. **compute calibration**: the schedule's compute steps alone, no communication in flight;
+   the median step time is ``c``. One calibration run precedes each judged repeat, in the same
+   processes, so a drift of this machine's speed (frequency, a neighbour's load) reaches the
+   calibration and the judged run alike; a calibration in processes of its own, minutes
+   earlier, once read 15 % fast and failed the check for that reason alone.
+3. **the judged run**: sequential and overlapped schedules of compute steps and real gloo
+   all-reduces over the same shaped network. No sleep and no model anywhere.
 
-The prediction (:func:`predict`) feeds only ``c`` from (1) and the fitted link from (2) to the
+The prediction (:func:`predict`) feeds only ``c`` from (2) and the fitted link from (1) to the
 event model (:func:`~companion.comm.overlap.simulate`); the judged run's own spans never enter
-it. :func:`compare` runs all three at several rates and returns predicted against measured.
+it. :func:`compare` runs them at several rates and returns predicted against measured. A first,
+separate compute calibration (:func:`compute_worker`) only *chooses* the rates.
 """
 
 from __future__ import annotations
@@ -60,9 +65,10 @@ def judged_worker(rank: int, world_size: int, payload_numel: int, n_steps: int, 
                   dim: int, sweep_sizes: list[int], sweep_repeats: int, seed: int = 0) -> dict:
     """Link calibration (a sweep), then the judged schedules; run over a shaped network.
 
-    Returns ``{"sweep": sweep_worker records, "runs": [{"mode", "repeat", "wall_s", "spans"}]}``;
-    ``wall_s`` is this rank's own duration from the barrier to its last span (no clock is
-    compared across ranks).
+    Returns ``{"sweep": sweep_worker records, "compute_steps_s": [...], "runs": [{"mode",
+    "repeat", "wall_s", "spans"}]}``. ``compute_steps_s`` are the step times (s) of the
+    compute-only run that precedes each repeat (the calibration); ``wall_s`` is this rank's own
+    duration from the barrier to its last span (no clock is compared across ranks).
     """
     sweep = sweep_worker(rank, world_size, sweep_sizes, sweep_repeats, operations=("all_reduce",))
     a, b = _operands(rank, dim, seed)
@@ -71,13 +77,15 @@ def judged_worker(rank: int, world_size: int, payload_numel: int, n_steps: int, 
     timeline = Timeline(rank)
     net = ModelledLink(None, timeline=timeline)  # bare: records spans, adds no delay
     run_schedule(net, timeline, "overlapped", 1, payload, a, b, matmuls)  # warm-up
-    runs = []
+    runs, compute_steps = [], []
     for repeat in range(repeats):
+        run_schedule(net, timeline, "compute_only", n_steps, payload, a, b, matmuls)
+        compute_steps += [s.duration_s for s in timeline.spans if s.kind == "compute"]
         for mode in MODES:
             run_schedule(net, timeline, mode, n_steps, payload, a, b, matmuls)
             spans = timeline.spans
             runs.append({"mode": mode, "repeat": repeat, "wall_s": summarize_rank(spans)["wall_s"], "spans": spans})
-    return {"sweep": sweep, "runs": runs}
+    return {"sweep": sweep, "compute_steps_s": compute_steps, "runs": runs}
 
 
 def predict(compute_s: float, link: Link, payload_bytes: int, world_size: int, n_steps: int, mode: str) -> float:
@@ -105,8 +113,10 @@ def compare(ratios=(0.5, 1.0, 2.0), *, world_size: int = 2, payload_numel: int =
             sweep_repeats: int = 3, calibration_repeats: int = 3, seed: int = 0, timeout_s: float = 300.0) -> dict:
     """Calibrate compute, then at each comm/compute ``ratio`` shape a network, fit it and judge the model.
 
-    Returns a dict: ``compute_s`` (median calibrated step), ``payload_bytes``, and ``rows``, one per
-    rate and schedule, with ``rate_gbit_s``, ``expected_beta_gbit_s`` (the shaper's payload
+    Returns a dict: ``first_compute_s`` (the step that chose the rates), ``compute_s`` (the median
+    over rates of each rate's own calibrated step), ``payload_bytes``, and ``rows``, one per
+    rate and schedule, with ``compute_s`` (that rate's calibrated step, fed to the model),
+    ``rate_gbit_s``, ``expected_beta_gbit_s`` (the shaper's payload
     rate), the fitted ``alpha_s``/``beta_gbit_s`` and ``fit_rms_rel_residual``,
     ``predicted_s``, ``measured_s`` (median over repeats of the slowest rank's wall), the
     repeats' ``measured_min_s``/``measured_max_s`` and ``rel_error`` = measured / predicted - 1.
@@ -115,10 +125,10 @@ def compare(ratios=(0.5, 1.0, 2.0), *, world_size: int = 2, payload_numel: int =
     t0 = time.perf_counter()
     calib = launch(compute_worker, world_size, n_steps, calibration_repeats, matmuls, dim, seed,
                    timeout_s=timeout_s)
-    compute_s = statistics.median(t for rank_steps in calib for t in rank_steps)
-    rows = []
+    first_compute_s = statistics.median(t for rank_steps in calib for t in rank_steps)  # chooses rates only
+    rows, compute_by_ratio = [], {}
     for ratio in ratios:
-        shaped = ShapedLink(round(rate_for_ratio(ratio, compute_s, payload_bytes, world_size), 4))
+        shaped = ShapedLink(round(rate_for_ratio(ratio, first_compute_s, payload_bytes, world_size), 4))
         # up to twice the payload, and far enough past the token bucket to fit beta
         sizes = sweep_sizes or default_sizes(16 * 1024, max(2 * payload_bytes, 32 * shaped.burst_bytes))
         out = launch(judged_worker, world_size, payload_numel, n_steps, repeats, matmuls, dim, sizes,
@@ -126,19 +136,22 @@ def compare(ratios=(0.5, 1.0, 2.0), *, world_size: int = 2, payload_numel: int =
         sweep = out[0]["sweep"]
         fit = fit_link("all_reduce", [r["nbytes"] for r in sweep], [r["median_s"] for r in sweep], world_size,
                        min_bytes=2 * shaped.burst_bytes)
+        compute_s = statistics.median(t for rank_out in out for t in rank_out["compute_steps_s"])
+        compute_by_ratio[ratio] = compute_s
         for mode in MODES:
             walls = [max(out[r]["runs"][i]["wall_s"] for r in range(world_size))
                      for i, run in enumerate(out[0]["runs"]) if run["mode"] == mode]
             predicted = predict(compute_s, fit.link, payload_bytes, world_size, n_steps, mode)
             measured = statistics.median(walls)
-            rows.append({"ratio": ratio, "rate_gbit_s": shaped.rate_gbit_s,
+            rows.append({"ratio": ratio, "compute_s": compute_s, "rate_gbit_s": shaped.rate_gbit_s,
                          "expected_beta_gbit_s": shaped.payload_bytes_per_s / BYTES_PER_S_PER_GBPS, "mode": mode,
                          "alpha_s": fit.alpha_s, "beta_gbit_s": fit.beta_gbit_s,
                          "fit_rms_rel_residual": fit.rms_rel_residual, "fit": fit.as_dict(),
                          "comm_s": fit.link.allreduce_time(payload_bytes, world_size),
                          "predicted_s": predicted, "measured_s": measured, "measured_min_s": min(walls),
                          "measured_max_s": max(walls), "rel_error": measured / predicted - 1.0})
-    return {"compute_s": compute_s, "payload_bytes": payload_bytes, "world_size": world_size, "n_steps": n_steps,
+    return {"compute_s": statistics.median(compute_by_ratio.values()), "first_compute_s": first_compute_s,
+            "payload_bytes": payload_bytes, "world_size": world_size, "n_steps": n_steps,
             "repeats": repeats, "rows": rows, "elapsed_s": time.perf_counter() - t0}
 
 
