@@ -11,7 +11,9 @@
 - :mod:`~companion.t3.dram_traffic`: DRAM bytes of the two baselines (five and three chunk
   accesses per ring step) and of near-memory reduction;
 - :mod:`~companion.t3.hardware` and :mod:`~companion.t3.paper_scale`: the paper-scale sublayer table;
-- :mod:`~companion.t3.paper`: the paper's numbers, each with its source's status.
+- :mod:`~companion.t3.paper`: the paper's numbers, each with its source's status;
+- :mod:`~companion.t3.rule_of_thumb`: ``C_RS / G = (p - 1) b F / (2 p K beta)``, independent of
+  ``M``, with the vendor figures of an H100 and an H200 NVLink node.
 """
 
 from .dram_traffic import TrafficCount, category_changes, count_dram_traffic, rs_chunk_accesses, with_gemm_reads
