@@ -23,16 +23,40 @@ def check_mixup_params(alpha: float, mix_size: int) -> None:
         raise ValueError(f"mix_size must be an integer >= 2 (points per mixture), got {mix_size!r}")
 
 
+def group_permutation(groups: np.ndarray, rng) -> np.ndarray:
+    """A random permutation of ``range(len(groups))`` that maps every index to one of its own group.
+
+    ``groups`` ``(B,)`` holds integer group ids; within each group the indices are shuffled.
+    """
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or groups.dtype.kind not in "iu":
+        raise ValueError(f"groups must be a 1-D array of integer group ids, got {groups.dtype} "
+                         f"of shape {groups.shape}")
+    rng = as_generator(rng)
+    perm = np.arange(groups.size)
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        perm[members] = rng.permutation(members)
+    return perm
+
+
 def mix_batch(x: np.ndarray, y_onehot: np.ndarray, *, alpha: float, mix_size: int,
-              rng) -> tuple[np.ndarray, np.ndarray]:
+              rng, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mix a batch (NumPy arrays or torch tensors): ``x`` ``(B, d)``, one-hot ``y_onehot`` ``(B, k)`` -> mixed ``(B, d)``, ``(B, k)``.
 
-    ``perm_0`` is the identity, the other ``mix_size - 1`` are random permutations of the batch.
+    ``perm_0`` is the identity, the other ``mix_size - 1`` are random permutations of the batch;
+    with ``groups`` ``(B,)`` (integer ids) each permutation stays within groups, so every mixture
+    is made of points of one group (the chapter's within-pair d-Mixup with ``groups = y // 2``).
     """
     check_mixup_params(alpha, mix_size)
     rng = as_generator(rng)
+    if groups is not None and len(groups) != x.shape[0]:
+        raise ValueError(f"groups must have one id per point of the batch ({x.shape[0]}), got {len(groups)}")
     w = rng.dirichlet(np.full(mix_size, float(alpha)))
-    perms = [np.arange(x.shape[0])] + [rng.permutation(x.shape[0]) for _ in range(mix_size - 1)]
+    if groups is None:
+        perms = [np.arange(x.shape[0])] + [rng.permutation(x.shape[0]) for _ in range(mix_size - 1)]
+    else:
+        perms = [np.arange(x.shape[0])] + [group_permutation(groups, rng) for _ in range(mix_size - 1)]
     # float(w_i): works for NumPy arrays and torch tensors alike
     xm = sum(float(wi) * x[p] for wi, p in zip(w, perms))
     ym = sum(float(wi) * y_onehot[p] for wi, p in zip(w, perms))

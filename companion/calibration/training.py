@@ -65,6 +65,9 @@ class MLPClassifier:
     stop_loss : float or None
         ERM only: stop once the mean training loss of an epoch falls below this, i.e. once the
         network interpolates the training set. ``None`` runs all ``epochs``.
+    lr_schedule : {"constant", "cosine"}
+        ``"cosine"`` decays the step size to zero over ``epochs`` (per step), so that a Mixup run,
+        whose loss is noisy from batch to batch, settles at the end instead of wandering.
     seed : int
         Seeds the initialisation, the batch order and the mixing weights.
 
@@ -76,11 +79,14 @@ class MLPClassifier:
     epochs_run_ : int
     loss_history_ : list of float
         Mean training loss of every epoch run (the training curve).
+    final_lr_ : float
+        The step size after the last step (0 at the end of a full cosine schedule).
     """
 
     def __init__(self, n_classes: int, *, hidden: tuple[int, ...] = (128, 128), epochs: int = 200,
                  lr: float = 1e-3, batch_size: int = 500, mixup_alpha: float | None = None,
-                 mix_size: int = 2, stop_loss: float | None = 1e-3, seed: int = 0) -> None:
+                 mix_size: int = 2, stop_loss: float | None = 1e-3, lr_schedule: str = "constant",
+                 seed: int = 0) -> None:
         self.n_classes = n_classes
         self.hidden = hidden
         self.epochs = epochs
@@ -89,6 +95,7 @@ class MLPClassifier:
         self.mixup_alpha = mixup_alpha
         self.mix_size = mix_size
         self.stop_loss = stop_loss
+        self.lr_schedule = lr_schedule
         self.seed = seed
 
     def _validate(self, x, y) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,6 +113,8 @@ class MLPClassifier:
         if isinstance(lr, bool) or not isinstance(lr, (float, int, np.floating, np.integer)) \
                 or not (np.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be a positive finite float such as 1e-3, got {lr!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         if self.stop_loss is not None and not (np.isfinite(self.stop_loss) and self.stop_loss > 0):
             raise ValueError(f"stop_loss must be None or a positive float, got {self.stop_loss!r}")
         x = np.asarray(x, dtype=np.float32)
@@ -120,9 +129,21 @@ class MLPClassifier:
             raise ValueError(f"y must be integers in [0, {self.n_classes})")
         return torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
 
-    def fit(self, x, y) -> "MLPClassifier":
-        """Train on ``x`` ``(N, d)`` and integer labels ``y`` ``(N,)``; returns ``self``."""
+    def fit(self, x, y, mix_groups=None) -> "MLPClassifier":
+        """Train on ``x`` ``(N, d)`` and integer labels ``y`` ``(N,)``; returns ``self``.
+
+        ``mix_groups`` ``(N,)`` (Mixup only): integer group ids; a mixture then combines points of
+        one group only (``y // 2`` on the warm-up family is the chapter's within-pair d-Mixup).
+        """
         xt, yt = self._validate(x, y)
+        if mix_groups is not None:
+            if self.mixup_alpha is None:
+                raise ValueError("mix_groups restricts Mixup's mixtures; it needs mixup_alpha (got None, "
+                                 "i.e. ERM)")
+            mix_groups = np.asarray(mix_groups)
+            if mix_groups.shape != (xt.shape[0],) or mix_groups.dtype.kind not in "iu":
+                raise ValueError(f"mix_groups must be {xt.shape[0]} integer group ids, got "
+                                 f"{mix_groups.dtype} of shape {mix_groups.shape}")
         gen = torch.Generator().manual_seed(int(self.seed))
         rng = np.random.default_rng(int(self.seed))
         # nn.Linear draws a default init from torch's global generator as it is built; build it
@@ -133,6 +154,9 @@ class MLPClassifier:
         _init_(self.model_, gen)
         self.loss_history_ = []
         opt = torch.optim.Adam(self.model_.parameters(), lr=self.lr)
+        n_batches = -(-xt.shape[0] // int(self.batch_size))
+        sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(self.epochs) * n_batches)
+                 if self.lr_schedule == "cosine" else None)
         onehot = nn.functional.one_hot(yt, int(self.n_classes)).float()
         n = xt.shape[0]
         self.model_.train()
@@ -143,13 +167,17 @@ class MLPClassifier:
                 idx = order[start:start + int(self.batch_size)]
                 xb, tb = xt[idx], onehot[idx]
                 if self.mixup_alpha is not None:
-                    xb, tb = mix_batch(xb, tb, alpha=self.mixup_alpha, mix_size=self.mix_size, rng=rng)
+                    groups = None if mix_groups is None else mix_groups[idx.numpy()]
+                    xb, tb = mix_batch(xb, tb, alpha=self.mixup_alpha, mix_size=self.mix_size, rng=rng,
+                                       groups=groups)
                 # cross-entropy against a (possibly soft) target; equals the paper's
                 # sum_i w_i CE(out, y_perm_i) because CE is linear in the target
                 loss = -(tb * torch.log_softmax(self.model_(xb), dim=1)).sum(dim=1).mean()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                if sched is not None:
+                    sched.step()
                 total += loss.item() * idx.shape[0]
             self.train_loss_ = total / n
             self.loss_history_.append(self.train_loss_)
@@ -157,6 +185,7 @@ class MLPClassifier:
             if self.mixup_alpha is None and self.stop_loss is not None \
                     and self.train_loss_ < self.stop_loss:
                 break
+        self.final_lr_ = float(opt.param_groups[0]["lr"])
         self.model_.eval()
         return self
 
