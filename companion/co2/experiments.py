@@ -47,6 +47,7 @@ class RunSummary:
     eval_loss: float
     losses: np.ndarray
     spans: list
+    delta_products: list  # rank 0's (<Δ_t, Δ_{t−1}>, |Δ_{t−1}|²) per round, if the spec tracked them
 
 
 def _summarise(spec: RunSpec, per_rank: list) -> RunSummary:
@@ -77,7 +78,8 @@ def _summarise(spec: RunSpec, per_rank: list) -> RunSummary:
         step_compute_s=step_compute_s, compute_s=stats["compute_s"],
         comm_s=stats["comm_s"], exposed_comm_s=stats["exposed_comm_s"], train_s=train_s,
         eval_loss=per_rank[0].eval_loss,
-        losses=np.mean([r.losses for r in per_rank], axis=0), spans=spans)
+        losses=np.mean([r.losses for r in per_rank], axis=0), spans=spans,
+        delta_products=per_rank[0].delta_products)
 
 
 def run(specs: list, *, task: TaskConfig | None = None, world_size: int = 2,

@@ -73,3 +73,27 @@ def stale_contraction_closed_form(c: float) -> float:
 def best_gap_penalty(rho: float, outer_lr: float = 1.0) -> float:
     """The Λ that minimises the stale radius for β = 0: ``c = αρ/Λ = 1/4``, floored at Λ = 1."""
     return max(1.0, 4.0 * outer_lr * rho)
+
+
+def estimate_local_progress(delta_products, *, outer_lr: float = 1.0, skip: int = 1) -> float:
+    """Estimate ``ρ`` from a synchronous run's consecutive pseudo-gradients (β = 0, no clip).
+
+    On the quadratic of the module docstring the synchronous update with β = 0 gives
+    ``Δ_{t+1} = ρ e_{t+1} = ρ (e_t − α Δ_t) = (1 − αρ) Δ_t`` in every eigen-direction, so the
+    least-squares ratio ``r = Σ<Δ_t, Δ_{t−1}> / Σ|Δ_{t−1}|²`` estimates ``1 − αρ`` (an average
+    over directions weighted by their share of ``|Δ|²``) and ``ρ̂ = (1 − r) / α``.
+    ``delta_products`` are ``(<Δ_t, Δ_{t−1}>, |Δ_{t−1}|²)`` pairs
+    (:attr:`companion.co2.sync.OuterSync.delta_products`); the first ``skip`` are dropped (the
+    first rounds, far from the quadratic regime). Gradient noise makes consecutive Δ less
+    aligned than the noise-free model says, which biases ``ρ̂`` upwards.
+    """
+    pairs = list(delta_products)[skip:]
+    if not pairs:
+        raise ValueError(f"need at least {skip + 1} pseudo-gradient products, got {len(delta_products)}: "
+                         "run more rounds, or pass a smaller skip")
+    if not outer_lr > 0:
+        raise ValueError(f"outer_lr (α) must be > 0, got {outer_lr!r}")
+    dots, norms = np.array(pairs, dtype=np.float64).T
+    if not np.all(norms > 0):
+        raise ValueError("a pseudo-gradient of zero norm: the run made no progress to measure")
+    return float((1.0 - dots.sum() / norms.sum()) / outer_lr)

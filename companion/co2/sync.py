@@ -29,9 +29,14 @@ class OuterSync:
     private ``snapshot`` buffer plus the anchor that round started from.
 
     Call :meth:`end_round` after every τ inner steps and :meth:`finish` once after the last.
+
+    With ``track_progress=True`` it also keeps the previous round's pseudo-gradient (a fifth
+    copy) and appends ``(<Δ_t, Δ_{t−1}>, |Δ_{t−1}|²)`` to ``delta_products`` at every applied
+    round after the first: what :func:`companion.co2.stability.estimate_local_progress` needs.
     """
 
-    def __init__(self, model: nn.Module, net, world_size: int, schedule: Schedule) -> None:
+    def __init__(self, model: nn.Module, net, world_size: int, schedule: Schedule, *,
+                 track_progress: bool = False) -> None:
         if schedule.method == "data_parallel":
             raise ValueError("OuterSync is for local_sgd and co2; data-parallel averages gradients")
         if not isinstance(world_size, int) or world_size < 1:
@@ -42,6 +47,9 @@ class OuterSync:
         self.momentum = torch.zeros_like(self.anchor)
         self._in_flight = None  # (handle, snapshot, anchor that round started from)
         self.rounds_applied = 0
+        self.track_progress = bool(track_progress)
+        self.delta_products: list[tuple[float, float]] = []
+        self._prev_delta = None
 
     # 1. launch: reduce a private copy, never the live parameters
     def prepare_sync(self, model: nn.Module):
@@ -58,6 +66,11 @@ class OuterSync:
         handle.wait()
         average = snapshot.div_(self.world_size)
         delta = pseudo_gradient(started_from, average)
+        if self.track_progress:
+            if self._prev_delta is not None:
+                prev = self._prev_delta
+                self.delta_products.append((float(delta @ prev), float(prev @ prev)))
+            self._prev_delta = delta.clone()  # the outer step below may change delta in place
         outer_step_(self.anchor, self.momentum, delta, config=self.schedule.outer, stale=stale)
         self.rounds_applied += 1
 

@@ -74,11 +74,15 @@ class RunSpec:
     name: str = ""
     evaluate: bool = True  # held-out loss of the final model (skip in throughput sweeps)
     bucket_cap_mb: float = ddp.BUCKET_CAP_MB  # data-parallel: DDP's bucket size (several buckets)
+    track_progress: bool = False  # local SGD / CO2: record consecutive pseudo-gradients' products
 
     def __post_init__(self) -> None:
         ddp.check_bucket_cap_mb(self.bucket_cap_mb)
         if not isinstance(self.n_steps, int) or self.n_steps < 1:
             raise ValueError(f"n_steps must be an integer >= 1, got {self.n_steps!r}")
+        if self.track_progress and self.schedule.method == "data_parallel":
+            raise ValueError("track_progress records pseudo-gradients; data-parallel has none "
+                             "(use a local_sgd or co2 schedule, or track_progress=False)")
         if self.n_steps % self.schedule.local_steps:
             raise ValueError(f"n_steps={self.n_steps} is not a multiple of local_steps (τ) = "
                              f"{self.schedule.local_steps}; runs compare at whole rounds")
@@ -100,10 +104,12 @@ class RunResult:
     param_norm: float  # L2 norm of the final parameters: equal on every rank if in sync
     spans: list = field(default_factory=list)  # comm.Span list of this rank
     buckets: list = field(default_factory=list)  # data-parallel: companion.lm.ddp.BucketRecord
+    delta_products: list = field(default_factory=list)  # OuterSync.delta_products if tracked
 
 
 def train_loop(model, optimizer, batches, net, *, schedule: Schedule, n_steps: int,
-               world_size: int, ddp_hook: ddp.TimedAllReduce | None = None):
+               world_size: int, ddp_hook: ddp.TimedAllReduce | None = None,
+               track_progress: bool = False):
     """Train ``n_steps`` inner steps; returns ``(losses, step_end_s, outer)``.
 
     ``step_end_s[i]`` is when step ``i`` (including any synchronisation after it) ended, in
@@ -121,7 +127,8 @@ def train_loop(model, optimizer, batches, net, *, schedule: Schedule, n_steps: i
     if is_dp and world_size > 1 and not (isinstance(model, DistributedDataParallel) and ddp_hook is not None):
         raise ValueError(f"data-parallel over world_size={world_size} workers needs the model wrapped "
                          "in DDP: pass model, ddp_hook = companion.lm.ddp.wrap(model, net)")
-    outer = None if is_dp else OuterSync(model, net, world_size, schedule)
+    outer = None if is_dp else OuterSync(model, net, world_size, schedule,
+                                         track_progress=track_progress)
     losses, step_end_s = [], []
     for step in range(n_steps):
         tokens = next(batches)  # (B, L) LongTensor of this rank's stream
@@ -169,7 +176,7 @@ def run_specs(rank: int, world_size: int, task: TaskConfig, specs: list) -> list
         t0 = time.perf_counter()
         losses, step_end_s, outer = train_loop(trained, optimizer, batches, net, schedule=spec.schedule,
                                                n_steps=spec.n_steps, world_size=world_size,
-                                               ddp_hook=hook)
+                                               ddp_hook=hook, track_progress=spec.track_progress)
         t1 = time.perf_counter()
         if outer is not None:
             outer.finish(model)
@@ -186,5 +193,6 @@ def run_specs(rank: int, world_size: int, task: TaskConfig, specs: list) -> list
             eval_loss=float(eval_loss), train_s=t1 - t0, drain_s=t2 - t1,
             tokens=spec.n_steps * task.batch_size * task.seq_len, bytes_sent=net.bytes_sent,
             param_norm=param_norm, spans=timeline.spans,
-            buckets=[] if hook is None else hook.records))
+            buckets=[] if hook is None else hook.records,
+            delta_products=[] if outer is None else list(outer.delta_products)))
     return results
