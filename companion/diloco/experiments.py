@@ -8,6 +8,7 @@ cores (or a GPU) than the book's build.
 
 from __future__ import annotations
 
+from companion.diloco.paper import STREAMING_OUTER_LR
 from companion.diloco.spec import RunSpec
 from companion.scale import pick
 
@@ -36,9 +37,25 @@ def dp_vs_diloco_specs() -> list[RunSpec]:
 
 
 def streaming_specs() -> list[RunSpec]:
-    """Notebook 2: DiLoCo, Streaming (P fragments), + overlap (tau = 1, alpha = 0.5), + 4-bit payloads."""
+    """Notebook 2: DiLoCo, Streaming (P fragments), + overlap (tau = 1, alpha = 0.5), + 4-bit payloads.
+
+    DiLoCo keeps its outer learning rate 0.7; every Streaming variant uses the Streaming paper's
+    0.4 (:data:`companion.diloco.paper.STREAMING_OUTER_LR`).
+    """
     base = base_spec()
     P = pick(default=4, paper=4)  # 1 layer per fragment by default, 3 at paper scale
-    streaming = base.with_(n_fragments=P)
+    streaming = base.with_(n_fragments=P, outer_lr=STREAMING_OUTER_LR)
     overlap = streaming.with_(tau=1, alpha=0.5)
     return [base, streaming, overlap, overlap.with_(bits=4)]
+
+
+#: The outer learning rates of the sensitivity sweep (:mod:`companion.diloco.outer_lr_sweep`).
+OUTER_LRS = (0.2, 0.4, 0.7, 1.0)
+
+
+def outer_lr_sweep_specs(outer_lrs=OUTER_LRS) -> list[RunSpec]:
+    """DiLoCo and Streaming DiLoCo (P fragments, no overlap) at every outer learning rate."""
+    base = base_spec()
+    streaming = streaming_specs()[1]
+    return ([base.with_(outer_lr=lr) for lr in outer_lrs]
+            + [streaming.with_(outer_lr=lr) for lr in outer_lrs])

@@ -39,6 +39,9 @@ TABLE1_BITS_STREAMING = 4
 #: Outer optimiser of DiLoCo (Douillard et al., 2023): SGD with Nesterov momentum.
 OUTER_LR = 0.7
 OUTER_MOMENTUM = 0.9
+#: Streaming DiLoCo's outer learning rate, §3.2 (primary, read in the full text): "tuned it to be
+#: optimal at small scale at 0.4, and kept it fixed across all scales".
+STREAMING_OUTER_LR = 0.4
 
 
 def grid_index(gbps: float) -> int:
