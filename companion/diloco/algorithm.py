@@ -27,8 +27,9 @@ class _FragmentSync:
     """Global copy, outer optimiser and in-flight sum of one fragment, in the order of their use."""
 
     def __init__(self, fragment: Fragment, reducer, *, outer_lr: float, outer_momentum: float,
-                 nesterov: bool, alpha: float, bits: int | None, ledger: ByteLedger):
+                 nesterov: bool, alpha: float, bits: int | None, ledger: ByteLedger, fmt: str = "int"):
         self.fragment, self.reducer, self.alpha, self.bits, self.ledger = fragment, reducer, alpha, bits, ledger
+        self.fmt = fmt
         self.global_flat = flatten(fragment.params)  # theta_global_p, fp32, a leaf tensor of its own
         self.outer = torch.optim.SGD(
             [self.global_flat], lr=outer_lr, momentum=outer_momentum, nesterov=nesterov and outer_momentum > 0
@@ -38,7 +39,8 @@ class _FragmentSync:
     def prepare_sync(self, step: int) -> None:
         """Compute ``delta_p = global - local`` now and start summing it over the workers."""
         delta = self.global_flat - flatten(self.fragment.params)  # "old minus new": a descent direction
-        self.pending = self.reducer.launch(delta, bits=self.bits, name=f"outer grad frag {self.fragment.index}")
+        self.pending = self.reducer.launch(delta, bits=self.bits, fmt=self.fmt,
+                                           name=f"outer grad frag {self.fragment.index}")
         self.ledger.record(step, self.fragment.index, self.pending.nbytes)
 
     def perform_sync(self) -> None:
@@ -78,6 +80,9 @@ class StreamingDiLoCo:
         Outer SGD (DiLoCo: 0.7, 0.9, Nesterov).
     quantize_bits : int or None
         Bits per value of the sent outer gradients (§2.4: 4); ``None`` sends fp32.
+    quantize_format : {"int", "e3m0"}
+        Number format of the codes (:data:`companion.comm.quantize.FORMATS`): blockwise absmax
+        integers, or the paper's E3M0 floats (§2.4; 4 bits).
     ledger : ByteLedger or None
         Where to count the bytes sent; a fresh one is made if ``None`` (``self.ledger``).
     """
@@ -85,7 +90,8 @@ class StreamingDiLoCo:
     def __init__(self, model: nn.Module, inner_optimizer: torch.optim.Optimizer, reducer, *, sync_every: int,
                  n_fragments: int = 1, fragment_sync_delay: int = 0, fragment_update_alpha: float = 0.0,
                  pattern: str = "strided", outer_lr: float = 0.7, outer_momentum: float = 0.9,
-                 nesterov: bool = True, quantize_bits: int | None = None, ledger: ByteLedger | None = None):
+                 nesterov: bool = True, quantize_bits: int | None = None, ledger: ByteLedger | None = None,
+                 quantize_format: str = "int"):
         if not 0.0 <= fragment_update_alpha <= 1.0:
             raise ValueError(
                 f"fragment_update_alpha={fragment_update_alpha!r} must be in [0, 1] "
@@ -99,7 +105,8 @@ class StreamingDiLoCo:
         self.fragments = make_fragments(model, n_fragments, pattern=pattern)
         self._syncs = [
             _FragmentSync(f, reducer, outer_lr=outer_lr, outer_momentum=outer_momentum, nesterov=nesterov,
-                          alpha=float(fragment_update_alpha), bits=quantize_bits, ledger=self.ledger)
+                          alpha=float(fragment_update_alpha), bits=quantize_bits, ledger=self.ledger,
+                          fmt=quantize_format)
             for f in self.fragments
         ]
         self.step = 0

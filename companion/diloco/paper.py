@@ -81,3 +81,23 @@ TABLE5_1B_LOSS = {"data_parallel": 2.49, "diloco": 2.49, "streaming_overlap_fp4"
 OVERLAP_MAX_DEGRADATION = 0.002
 #: Fragments of the paper's 1B model: 24 layers in 3-layer fragments.
 PAPER_1B_FRAGMENTS = 8
+
+#: Streaming DiLoCo §2.4: the sent outer gradients are "a float with 4 bits (1 sign bit, 3
+#: exponent bits, and 0 mantissa bit) called E3M0", and "the accumulation is done in FP32". The
+#: paper gives no scaling or rounding rule (ours: :mod:`companion.comm.e3m0`).
+E3M0_BITS = dict(sign=1, exponent=3, mantissa=0)
+#: §3.2: "We use 2 DiLoCo replicas" in the main experiments (Table 7 adds M = 4).
+MAIN_WORKERS = 2
+
+#: How each number of this module was checked. "primary": read in the paper's own text or tables
+#: (arXiv 2501.18512, 2311.08105); "secondary": known from a summary or a reader of the paper.
+STATUS = {
+    "TABLE4_1B": "primary", "TABLE4_1B_SETUP": "primary", "PAPER_GRID_GBPS": "ours (reconstructed)",
+    "TABLE1_TB_DATA_PARALLEL": "primary", "TABLE1_TB_STREAMING_FP4": "primary", "TABLE1_H": "primary",
+    "TABLE1_BITS_DATA_PARALLEL": "ours (inferred from 441 / 1.10 = H x 16 / 4)", "TABLE1_BITS_STREAMING": "primary",
+    "OUTER_LR": "primary", "OUTER_MOMENTUM": "primary", "TABLE4_MODELS": "primary",
+    "DILOCO_PPL_DATA_PARALLEL_8X_BATCH": "primary", "DILOCO_PPL_DILOCO": "primary", "DILOCO_H": "primary",
+    "DILOCO_WORKERS": "primary", "DILOCO_H_ABLATION_INCREASE": "primary", "TABLE5_1B_LOSS": "primary",
+    "OVERLAP_MAX_DEGRADATION": "primary", "PAPER_1B_FRAGMENTS": "primary", "E3M0_BITS": "primary",
+    "MAIN_WORKERS": "primary",
+}

@@ -31,23 +31,24 @@ class Pending:
         return self._wait()
 
 
-def payload_nbytes(numel: int, bits: int | None) -> int:
+def payload_nbytes(numel: int, bits: int | None, fmt: str = "int") -> int:
     """Bytes a worker sends for ``numel`` values: ``4 numel`` in fp32, else codes + fp32 scales."""
     if bits is None:
         return 4 * numel
     from companion import comm
 
     # a size, not a payload: quantise zeros on the host
-    return comm.quantize(torch.zeros(numel, device="cpu"), bits=bits, block_size=QUANT_BLOCK_SIZE).nbytes
+    zeros = torch.zeros(numel, device="cpu")
+    return comm.quantize(zeros, bits=bits, block_size=QUANT_BLOCK_SIZE, fmt=fmt).nbytes
 
 
-def roundtrip(flat: torch.Tensor, bits: int | None) -> torch.Tensor:
+def roundtrip(flat: torch.Tensor, bits: int | None, fmt: str = "int") -> torch.Tensor:
     """What the other workers receive of ``flat``: itself in fp32, or its quantise-dequantise."""
     if bits is None:
         return flat.to(torch.float32)
     from companion import comm
 
-    return comm.dequantize(comm.quantize(flat, bits=bits, block_size=QUANT_BLOCK_SIZE))
+    return comm.dequantize(comm.quantize(flat, bits=bits, block_size=QUANT_BLOCK_SIZE, fmt=fmt))
 
 
 class LocalReducer:
@@ -55,9 +56,10 @@ class LocalReducer:
 
     world_size = 1
 
-    def launch(self, flat: torch.Tensor, *, bits: int | None = None, name: str = "sync") -> Pending:
-        value = roundtrip(flat, bits)
-        return Pending(lambda: value, payload_nbytes(flat.numel(), bits))
+    def launch(self, flat: torch.Tensor, *, bits: int | None = None, fmt: str = "int",
+               name: str = "sync") -> Pending:
+        value = roundtrip(flat, bits, fmt)
+        return Pending(lambda: value, payload_nbytes(flat.numel(), bits, fmt))
 
 
 class LinkReducer:
@@ -81,7 +83,10 @@ class LinkReducer:
         ready = max(t.ready_s for t in transfers)
         self.link_waits_s.append(max(0.0, max(t.done_s for t in transfers) - max(called_s, ready)))
 
-    def launch(self, flat: torch.Tensor, *, bits: int | None = None, name: str = "sync") -> Pending:
+    def launch(self, flat: torch.Tensor, *, bits: int | None = None, fmt: str = "int",
+               name: str = "sync") -> Pending:
+        """Start the sum; the returned ``Pending.nbytes`` is counted from the tensors handed to
+        the collectives here (``Tensor.nbytes``), not from a formula."""
         from companion import comm
 
         if bits is None:
@@ -94,9 +99,9 @@ class LinkReducer:
                 self._waited(called, work)
                 return buf
 
-            return Pending(wait_fp32, 4 * buf.numel())
+            return Pending(wait_fp32, buf.nbytes)
 
-        q = comm.quantize(flat, bits=bits, block_size=QUANT_BLOCK_SIZE)
+        q = comm.quantize(flat, bits=bits, block_size=QUANT_BLOCK_SIZE, fmt=fmt)
         codes = [torch.empty_like(q.codes) for _ in range(self.world_size)]
         scales = [torch.empty_like(q.scales) for _ in range(self.world_size)]
         w_codes = self.net.all_gather(codes, q.codes, async_op=True, name=f"{name} ({bits}-bit codes)")
@@ -109,7 +114,7 @@ class LinkReducer:
             self._waited(called, w_codes, w_scales)
             total = torch.zeros(q.shape, dtype=torch.float32, device=flat.device)
             for c, s in zip(codes, scales):  # fp32 accumulation, rank order
-                total += comm.dequantize(comm.QuantizedTensor(c, s, q.shape, bits, QUANT_BLOCK_SIZE))
+                total += comm.dequantize(comm.QuantizedTensor(c, s, q.shape, bits, QUANT_BLOCK_SIZE, fmt))
             return total
 
-        return Pending(wait_quantised, q.nbytes)
+        return Pending(wait_quantised, q.codes.nbytes + q.scales.nbytes)

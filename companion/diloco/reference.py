@@ -103,8 +103,8 @@ def simulate(spec: RunSpec, n_workers: int = 2, device: torch.device | str = "cp
             opt.step()
         p = sched.launch_at(t)
         if p is not None:
-            in_flight[p] = [roundtrip(global_[p] - flatten(f[p].params), spec.bits) for f in frags]
-            sync_bytes[t] = payload_nbytes(global_[p].numel(), spec.bits)
+            in_flight[p] = [roundtrip(global_[p] - flatten(f[p].params), spec.bits, spec.quant_format) for f in frags]
+            sync_bytes[t] = payload_nbytes(global_[p].numel(), spec.bits, spec.quant_format)
         q = sched.apply_at(t)
         if q is not None:
             apply(q)

@@ -136,6 +136,7 @@ def train_worker(rank: int, world_size: int, spec: RunSpec) -> dict:
             model, opt, reducer, sync_every=spec.H, n_fragments=spec.n_fragments,
             fragment_sync_delay=spec.tau, fragment_update_alpha=spec.alpha, pattern=spec.pattern,
             outer_lr=spec.outer_lr, outer_momentum=spec.outer_momentum, quantize_bits=spec.bits, ledger=ledger,
+            quantize_format=spec.quant_format,
         )
         with algo:
             for t in range(1, spec.steps + 1):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from companion import lm
+from companion.comm.quantize import FORMATS
 from companion.lm import ddp
 from companion.diloco.schedule import FragmentSchedule
 
@@ -32,6 +33,7 @@ class RunSpec:
     tau: int = 0  # overlapped inner steps
     alpha: float = 0.0  # merge weight of the local fragment
     bits: int | None = None  # bits per sent value (None: fp32)
+    quant_format: str = "int"  # codes: "int" (blockwise absmax) or "e3m0" (the paper's, 4 bits)
     pattern: str = "strided"
     outer_lr: float = 0.7  # DiLoCo's outer Nesterov SGD
     outer_momentum: float = 0.9
@@ -63,6 +65,9 @@ class RunSpec:
                 raise ValueError(f"n_layers={self.n_layers} is not divisible by n_fragments={self.n_fragments}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha={self.alpha!r} must be in [0, 1]")
+        if self.quant_format not in FORMATS or (self.quant_format == "e3m0" and self.bits != 4):
+            raise ValueError(f"quant_format={self.quant_format!r} with bits={self.bits!r}: use 'int' "
+                             "(any bits), or 'e3m0' with bits=4 (companion.comm.quantize.FORMATS)")
         if (self.link_gbps is None) != (self.link_latency_s is None):
             raise ValueError("give both link_gbps and link_latency_s, or neither")
         ddp.check_bucket_cap_mb(self.bucket_cap_mb)
@@ -83,7 +88,7 @@ class RunSpec:
         if self.tau:
             parts.append(f"tau={self.tau} alpha={self.alpha:g}")
         if self.bits:
-            parts.append(f"{self.bits}-bit")
+            parts.append("4-bit E3M0" if self.quant_format == "e3m0" else f"{self.bits}-bit")
         return ", ".join(parts)
 
     # ---- the pieces every runner builds the same way -------------------------------------

@@ -30,7 +30,7 @@ class OtherWorker:
     def __init__(self, other: float):
         self.other = other
 
-    def launch(self, flat, *, bits=None, name=""):
+    def launch(self, flat, *, bits=None, fmt="int", name=""):
         total = roundtrip(flat, bits) + self.other
         return Pending(lambda: total, payload_nbytes(flat.numel(), bits))
 
@@ -75,7 +75,7 @@ def test_streaming_overlap_merges_with_alpha():
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     # The fake peer sends our own outer gradient back (other = same as ours): use a reducer that doubles.
     class Twin(OtherWorker):
-        def launch(self, flat, *, bits=None, name=""):
+        def launch(self, flat, *, bits=None, fmt="int", name=""):
             return Pending(lambda: 2 * flat, 4 * flat.numel())
 
     algo = StreamingDiLoCo(model, opt, Twin(0.0), sync_every=4, n_fragments=2, fragment_sync_delay=1,

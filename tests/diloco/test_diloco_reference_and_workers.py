@@ -7,6 +7,7 @@ import torch
 
 from companion import lm
 from companion.diloco import reference, runner
+from companion.diloco.fragments import make_fragments
 from companion.diloco.spec import RunSpec
 
 SMALL = RunSpec(steps=8, H=4, batch_size=4, seq_len=16, d_model=16, n_heads=2, eval_seqs=16)
@@ -54,6 +55,7 @@ def test_real_workers_reproduce_the_reference():
         SMALL,  # DiLoCo
         SMALL.with_(n_fragments=2, tau=1, alpha=0.5, bits=4),  # Streaming, overlapped, 4-bit
         SMALL.with_(method="data_parallel", steps=3),
+        SMALL.with_(n_fragments=2, tau=1, alpha=0.5, bits=4, quant_format="e3m0"),  # the paper's 4-bit
     ]
     results = runner.run_many(specs, world_size=2)
     for spec, res in zip(specs, results):
@@ -63,7 +65,15 @@ def test_real_workers_reproduce_the_reference():
         assert res.eval_losses == pytest.approx(ref.eval_losses, abs=1e-4)
         for ledger in res.ledgers:  # both workers send the same payloads at the same steps
             assert ledger.per_sync() == ref.sync_bytes
-    diloco, streaming, dp = results
+    diloco, streaming, dp, e3m0 = results
+    # the bytes counted from the tensors handed to the collectives, against the layout's formula:
+    # fp32 4 bytes a value; 4-bit: half a byte a value, blocks padded to 64, 4 bytes a block
+    frag_numel = [f.numel for f in make_fragments(SMALL.initial_model(), 2)]
+    blocks = [-(-n // 64) for n in frag_numel]
+    assert sorted(set(diloco.ledgers[0].per_sync().values())) == [4 * sum(frag_numel)]
+    assert sorted(set(e3m0.ledgers[0].per_sync().values())) == sorted({32 * b + 4 * b for b in blocks})
+    assert e3m0.ledgers[0].per_sync() == streaming.ledgers[0].per_sync()  # same layout as int4
+    assert e3m0.final_loss != streaming.final_loss  # ... but different values on the wire
     # without a modelled link there is nothing to wait for; one entry per sync, none for data-parallel
     assert [len(w) for w in diloco.link_waits_s] == [diloco.ledgers[0].n_syncs] * 2
     assert all(x == 0.0 for w in diloco.link_waits_s for x in w) and dp.link_waits_s == [[], []]
@@ -80,6 +90,10 @@ def test_runner_rejects_bad_input():
         SMALL.with_(n_fragments=2, tau=2)
     with pytest.raises(ValueError, match="alpha"):
         SMALL.with_(alpha=2.0)
+    with pytest.raises(ValueError, match="quant_format"):
+        SMALL.with_(bits=8, quant_format="e3m0")
+    with pytest.raises(ValueError, match="quant_format"):
+        SMALL.with_(bits=4, quant_format="e2m1")
     with pytest.raises(ValueError, match="divisible"):
         SMALL.with_(H=6, n_fragments=4)
     with pytest.raises(ValueError, match="method"):
