@@ -172,6 +172,34 @@ def train_many(rank: int, world_size: int, specs: list) -> list[dict]:
     return [train_worker(rank, world_size, spec) for spec in specs]
 
 
+def measure_inner_step_s(spec: RunSpec, *, steps: int = 6, warmup: int = 2) -> float:
+    """Median wall time (s) of one inner step (forward, backward, AdamW) of ``spec``'s model, here.
+
+    One thread, as each worker of :func:`run_many` has; no communication. Used to size a
+    modelled link relative to this machine's compute, so that a check of the form "the
+    transfer fits under one step" holds on a fast machine as on a slow one.
+    """
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"steps must be >= 1 and warmup >= 0, got {steps}, {warmup}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = spec.initial_model()
+        opt = spec.inner_optimizer(model)
+        batches = lm.token_batches(spec.source(), spec.batch_size, spec.seq_len, spec.seed, 0, 1)
+        times = []
+        for i in range(warmup + steps):
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            lm.lm_loss(model, next(batches)).backward()
+            opt.step()
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(threads)
+    return float(sorted(times)[len(times) // 2])
+
+
 def run_many(specs: list, world_size: int = 2, timeout_s: float = 300.0) -> list["RunResult"]:
     """Train every spec of ``specs`` one after the other on ``world_size`` real worker processes.
 

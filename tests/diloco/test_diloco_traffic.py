@@ -40,3 +40,13 @@ def test_counted_bytes_of_real_collectives_equal_the_formulas():
     handed = {r["scheme"]: r["handed"] for r in rows if r["rank"] == 0}
     assert handed["all_reduce_fp32"] == {"all_reduce": 4 * 768}
     assert handed["all_gather_4bit"] == {"all_gather": 768 // 2 + 4 * 12}
+
+
+def test_measure_inner_step_s_times_a_real_step_and_refuses_bad_counts():
+    from companion.diloco import experiments, runner
+
+    spec = experiments.streaming_specs()[1]
+    step_s = runner.measure_inner_step_s(spec, steps=2, warmup=1)
+    assert 0 < step_s < 5.0
+    with pytest.raises(ValueError, match="steps must be"):
+        runner.measure_inner_step_s(spec, steps=0)
