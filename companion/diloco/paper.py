@@ -21,6 +21,27 @@ TABLE4_1B = {
 }
 TABLE4_1B_SETUP = dict(n_params=1e9, n_layers=24, step_time_s=0.1, H=100, layers_per_fragment=3, tau=1)
 
+#: How directly each group of numbers or claims of this module was read. *Primary*: the paper
+#: itself (its tables and captions in a verbatim rendering of v1's LaTeX source, its text in a
+#: full-text extraction of the PDF). *Secondary*: someone else's account of the paper. See
+#: ``shared/papers/verified-from-full-texts.md`` for the quotes.
+PRIMARY = "primary"
+SECONDARY = "secondary"
+SOURCES = {
+    "TABLE4_1B": (PRIMARY, "Table 4, the 1B rows (all five methods, CU 50 to 99 %)"),
+    "TABLE4_MODELS": (PRIMARY, "appendix: 8, 16 and 36 fragments of 3 layers; steps of 0.1, 0.8 and 4.9 s"),
+    "STRIDED_BETTER_CU": (PRIMARY, "§2.2, §3.3.1 and the appendix: strided fragments slightly improve "
+                                   "compute utilisation (Fig. 7, whose caption is all we read of it)"),
+    "ALG2_TAU_BELOW_H": (PRIMARY, "Algorithm 2 requires tau < H, per fragment"),
+}
+
+
+def status_of(name: str) -> str:
+    """``"primary"`` or ``"secondary"``: how the numbers or claim ``name`` of :data:`SOURCES` were read."""
+    if name not in SOURCES:
+        raise ValueError(f"no source recorded for {name!r}; known: {sorted(SOURCES)}")
+    return SOURCES[name][0]
+
 #: Table 4's bandwidths are points of a geometric grid: all 20 distinct entries are, to the one
 #: decimal printed, points of ``geomspace(0.1, 1000, 50)`` (ratio 10**(4/49) = 1.2068), except 0.9
 #: and 3.0 whose grid points are 0.95 and 2.95 (0.054 and 0.053 away: a rounding of the paper's). We
