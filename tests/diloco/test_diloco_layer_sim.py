@@ -72,3 +72,12 @@ def test_patterns_agree_where_only_layer_0_stalls_and_strided_wins_below():
         seq = simulated_required_bandwidth_gbps(method, target_utilization=0.99, **SETUP, pattern="sequential")
         strided = simulated_required_bandwidth_gbps(method, target_utilization=0.99, **SETUP, pattern="strided")
         assert seq > 1.1 * strided, (method, seq, strided)
+
+
+def test_fewer_bisection_steps_stay_within_the_stated_factor():
+    exact = simulated_required_bandwidth_gbps("streaming", target_utilization=0.95, **SETUP)
+    quick = simulated_required_bandwidth_gbps("streaming", target_utilization=0.95, **SETUP, iterations=20)
+    bound = (1e5 / 1e-3) ** (2.0**-20)  # the docstring's factor for the default bounds
+    assert exact <= quick <= exact * bound
+    with pytest.raises(ValueError, match="iterations"):
+        simulated_required_bandwidth_gbps("streaming", target_utilization=0.95, **SETUP, iterations=0)
