@@ -78,7 +78,13 @@ class RunSpec:
         if (self.link_gbps is None) != (self.link_latency_s is None):
             raise ValueError("give both link_gbps and link_latency_s, or neither")
         if self.link_gbps is not None:
-            Link.from_gbps(self.link_latency_s, self.link_gbps)  # gbps > 0, latency finite and >= 0
+            try:
+                Link.from_gbps(self.link_latency_s, self.link_gbps)  # gbps > 0, latency finite >= 0
+            except ValueError as err:
+                raise ValueError(
+                    f"link_gbps={self.link_gbps!r}, link_latency_s={self.link_latency_s!r}: {err} "
+                    "(or leave both None for bare gloo)"
+                ) from None
         ddp.check_bucket_cap_mb(self.bucket_cap_mb)
         if not _is_int(self.eval_every) or self.eval_every < 0:
             raise ValueError(f"eval_every={self.eval_every!r} must be an int >= 0 (0: evaluate only at the end)")
