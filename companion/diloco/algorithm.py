@@ -11,6 +11,13 @@ Inside ``with StreamingDiLoCo(model, inner_opt, reducer, sync_every=H, ...)``, e
 
 With one fragment, ``tau = 0`` and ``alpha = 0`` this is DiLoCo (Douillard et al., 2023);
 fragments, overlap and quantisation are the three additions of Streaming DiLoCo (2025).
+
+The split of a sync into ``prepare_sync`` and ``perform_sync`` follows torchft, the PyTorch
+fault-tolerance library (github.com/pytorch/torchft, ``torchft/local_sgd.py``), whose
+``_StreamingDiLoCoFragment`` has methods of the same names: one computes the pseudo-gradient and
+starts its all-reduce without waiting, the other waits, steps the outer optimiser and merges with
+``fragment_update_alpha`` (our ``alpha``). torchft is cited in ``book/references.bib`` as
+``torchft``.
 """
 
 from __future__ import annotations

@@ -9,6 +9,12 @@ for it. The last layer to finish its backward is layer 0, which is also the firs
 forward needs, so with ``tau = 0`` its reduction can hide behind nothing. That tail is invisible
 at 50-95 % utilisation and dominant at 99 %.
 
+Which layers a Streaming sync carries depends on the fragment pattern
+(:func:`companion.diloco.fragments.layer_assignment`): *sequential* fragments hold neighbouring
+layers, so fragment 0 holds the first ``layers_per_fragment`` layers, all finishing their backward
+last and all needed first by the next forward; *strided* fragments hold layers ``P`` apart, so no
+fragment holds two early layers.
+
 The schedule is played out by the book's one event model (:class:`companion.comm.Schedule`).
 """
 
@@ -17,8 +23,35 @@ from __future__ import annotations
 import numpy as np
 
 from companion.comm.events import Schedule
-from companion.diloco.fragments import layer_assignment
+from companion.diloco.fragments import PATTERNS, layer_assignment
 from companion.diloco.utilization import DEFAULT_BITS, FP4_BITS, METHODS
+
+
+def _check_layers(method: str, n_layers: int, layers_per_fragment: int, pattern: str) -> None:
+    """Reject what the simulation cannot play out, naming the value and the fix.
+
+    Only the streaming methods cut layers into fragments, so only they need
+    ``layers_per_fragment`` to divide ``n_layers``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if pattern not in PATTERNS:
+        raise ValueError(
+            f"pattern={pattern!r} is not a fragment pattern; use one of {PATTERNS} "
+            "('strided' is the paper's default)"
+        )
+    if isinstance(n_layers, bool) or not isinstance(n_layers, (int, np.integer)) or n_layers < 1:
+        raise ValueError(f"n_layers must be a positive int, got {n_layers!r}")
+    lpf = layers_per_fragment
+    if isinstance(lpf, bool) or not isinstance(lpf, (int, np.integer)) or not 1 <= lpf <= n_layers:
+        raise ValueError(f"layers_per_fragment must be an int in [1, n_layers={n_layers}], got {lpf!r}")
+    if method.startswith("streaming") and n_layers % lpf:
+        divisors = [d for d in range(1, n_layers + 1) if n_layers % d == 0]
+        raise ValueError(
+            f"n_layers={n_layers} is not divisible by layers_per_fragment={lpf}: the layers do not "
+            f"cut into fragments of {lpf} (the simulation syncs whole, equal fragments); choose "
+            f"layers_per_fragment among the divisors of {n_layers}: {divisors}"
+        )
 
 
 def simulate_utilization(
@@ -31,19 +64,25 @@ def simulate_utilization(
     H: int = 100,
     layers_per_fragment: int = 3,
     tau: int = 1,
+    pattern: str = "strided",
     n_rounds: int = 2,
 ) -> float:
     """Compute utilisation ``n T / makespan`` of ``n`` simulated steps at ``bandwidth_gbps``.
 
-    Parameters are those of :func:`~companion.diloco.utilization.utilization`. Parameters are
-    spread evenly over the ``n_layers`` layers. Streaming methods use strided fragments and sync
-    one every ``H // P`` steps (the paper's simulator rounds the same way: 11 steps for the 1B
-    model's 8 fragments plus embeddings, 12 here without them). ``n_rounds`` times the longest sync period is simulated.
+    Parameters are those of :func:`~companion.diloco.utilization.utilization` (``bandwidth_gbps``
+    in Gbit/s, ``step_time_s`` in seconds). Parameters are spread evenly over the ``n_layers``
+    layers. Streaming methods cut the layers into ``P = n_layers / layers_per_fragment``
+    fragments, which must be whole (``layers_per_fragment`` must divide ``n_layers``), in the
+    given ``pattern`` (``"strided"``, the paper's default, or ``"sequential"``), and sync one every
+    ``H // P`` steps (the paper's simulator rounds the same way: 11 steps for the 1B model's 8
+    fragments plus embeddings, 12 here without them). ``n_rounds`` times the longest sync period
+    is simulated.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    _check_layers(method, n_layers, layers_per_fragment, pattern)
     if not bandwidth_gbps > 0 or not step_time_s > 0 or not n_params > 0:
         raise ValueError("bandwidth_gbps, step_time_s and n_params must be > 0")
+    if not isinstance(n_rounds, int) or n_rounds < 1:
+        raise ValueError(f"n_rounds must be a positive int, got {n_rounds!r}")
     L = int(n_layers)
     bits = FP4_BITS if method.endswith("fp4") else DEFAULT_BITS
     layer_s = bits * n_params / L / (bandwidth_gbps * 1e9)  # seconds to send one layer's values
@@ -60,7 +99,7 @@ def simulate_utilization(
         K = max(1, H // P)
         if not 0 <= delay < K:
             raise ValueError(f"tau must satisfy 0 <= tau < H // P = {K}, got {tau}")
-        groups = layer_assignment(L, P, "strided")
+        groups = layer_assignment(L, P, pattern)
         period, syncs = K * P, {(p + 1) * K - 1: groups[p] for p in range(P)}
     n_steps = n_rounds * period
 
@@ -110,13 +149,22 @@ def simulated_required_bandwidth_gbps(
     H: int = 100,
     layers_per_fragment: int = 3,
     tau: int = 1,
+    pattern: str = "strided",
     lo_gbps: float = 1e-3,
     hi_gbps: float = 1e5,
+    iterations: int = 36,
 ) -> float:
-    """Smallest bandwidth (Gbit/s) at which :func:`simulate_utilization` reaches the target (bisection in log space)."""
+    """Smallest bandwidth (Gbit/s) at which :func:`simulate_utilization` reaches the target.
+
+    Bisection in log space between ``lo_gbps`` and ``hi_gbps``: ``iterations`` halvings leave
+    the answer within a factor ``(hi_gbps / lo_gbps) ** (2 ** -iterations)`` above the true
+    threshold (36: about 3e-10 relative; 20, for a figure, about 2e-5).
+    """
     if not 0 < target_utilization < 1:
         raise ValueError(f"target_utilization must be in (0, 1), got {target_utilization!r}")
-    kw = dict(H=H, layers_per_fragment=layers_per_fragment, tau=tau)
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"iterations must be a positive int, got {iterations!r}")
+    kw = dict(H=H, layers_per_fragment=layers_per_fragment, tau=tau, pattern=pattern)
 
     def cu(w):
         return simulate_utilization(method, w, n_params, n_layers, step_time_s, **kw)
@@ -124,7 +172,7 @@ def simulated_required_bandwidth_gbps(
     if cu(hi_gbps) < target_utilization:
         raise ValueError(f"{method} does not reach {target_utilization} even at {hi_gbps} Gbit/s")
     lo, hi = np.log(lo_gbps), np.log(hi_gbps)
-    for _ in range(36):  # the interval shrinks 2**36-fold: far below one grid step
+    for _ in range(iterations):  # the interval shrinks 2**iterations-fold
         mid = 0.5 * (lo + hi)
         if cu(np.exp(mid)) >= target_utilization:
             hi = mid

@@ -89,6 +89,11 @@ E3M0_BITS = dict(sign=1, exponent=3, mantissa=0)
 #: §3.2: "We use 2 DiLoCo replicas" in the main experiments (Table 7 adds M = 4).
 MAIN_WORKERS = 2
 
+#: §2.2, §3.3.1 and the appendix: strided fragments "slightly" improve compute utilisation,
+#: shown in Fig. 7 for a 100B model (of which we read only the caption). A claim, not a number:
+#: diloco/03 checks its direction with the per-layer simulation.
+STRIDED_IMPROVES_CU = True
+
 #: How each number of this module was checked. "primary": read in the paper's own text or tables
 #: (arXiv 2501.18512, 2311.08105); "secondary": known from a summary or a reader of the paper.
 STATUS = {
@@ -99,5 +104,12 @@ STATUS = {
     "DILOCO_PPL_DATA_PARALLEL_8X_BATCH": "primary", "DILOCO_PPL_DILOCO": "primary", "DILOCO_H": "primary",
     "DILOCO_WORKERS": "primary", "DILOCO_H_ABLATION_INCREASE": "primary", "TABLE5_1B_LOSS": "primary",
     "OVERLAP_MAX_DEGRADATION": "primary", "PAPER_1B_FRAGMENTS": "primary", "E3M0_BITS": "primary",
-    "MAIN_WORKERS": "primary",
+    "MAIN_WORKERS": "primary", "STRIDED_IMPROVES_CU": "primary",
 }
+
+
+def status_of(name: str) -> str:
+    """How the constant ``name`` of this module was checked (:data:`STATUS`): "primary", ..."""
+    if name not in STATUS:
+        raise ValueError(f"no status recorded for {name!r}; known: {sorted(STATUS)}")
+    return STATUS[name]

@@ -105,3 +105,60 @@ def plot_utilization_curves(bandwidth_gbps, curves: dict, ax=None, dashed: dict 
         ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
     return ax
+
+
+#: Line style of each fragment pattern in the pattern figures.
+PATTERN_STYLES = {"strided": "-", "sequential": "--"}
+
+
+def plot_fragment_assignment(n_layers: int, n_fragments: int, ax=None, title: str | None = None):
+    """Which fragment each layer belongs to: one row per pattern, one cell per layer.
+
+    The cell's colour and number are the fragment (:func:`~companion.diloco.fragments.layer_assignment`);
+    layer 0, the first of the forward and the last of the backward, is on the left.
+    """
+    from matplotlib.colors import ListedColormap
+
+    from companion.diloco.fragments import layer_assignment
+
+    ax = ax if ax is not None else plt.subplots(figsize=(7, 1.6))[1]
+    rows = []
+    for pattern in PATTERN_STYLES:
+        row = np.empty(n_layers, dtype=int)
+        for p, layers in enumerate(layer_assignment(n_layers, n_fragments, pattern)):
+            row[list(layers)] = p
+        rows.append(row)
+    palette = list(COLORS.values())
+    ax.imshow(np.array(rows), aspect="auto", cmap=ListedColormap([palette[p % len(palette)] for p in
+                                                                  range(n_fragments)]),
+              vmin=-0.5, vmax=n_fragments - 0.5)
+    for r, row in enumerate(rows):
+        for layer, p in enumerate(row):
+            dark = palette[p % len(palette)] in (COLORS["black"], COLORS["blue"], COLORS["red"])
+            ax.text(layer, r, str(p), ha="center", va="center", fontsize=7, color="white" if dark else "black")
+    ax.set_yticks(range(len(rows)), list(PATTERN_STYLES))
+    ax.set_xticks(range(0, n_layers, max(1, n_layers // 12)))
+    ax.set_xlabel("layer (forward runs left to right, backward right to left)")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_pattern_utilization(bandwidth_gbps, curves: dict, ax=None, title: str | None = None):
+    """Compute utilisation against bandwidth for each ``(method, pattern)`` of ``curves``.
+
+    Colours are the methods' (:data:`METHOD_COLORS`), line styles the patterns'
+    (:data:`PATTERN_STYLES`: strided solid, sequential dashed).
+    """
+    ax = ax if ax is not None else plt.subplots()[1]
+    for (method, pattern), cu in curves.items():
+        ax.plot(bandwidth_gbps, cu, color=METHOD_COLORS[method], ls=PATTERN_STYLES[pattern],
+                label=f"{METHOD_LABELS[method]}, {pattern}")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("bandwidth (Gbit/s)")
+    ax.set_ylabel("compute utilisation")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax

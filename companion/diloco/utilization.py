@@ -114,6 +114,25 @@ def sync_pattern(
     return SyncPattern(K, b * n_params / P, window, T)
 
 
+def overlap_conflict(H: int, n_layers: int, layers_per_fragment: int, tau: int) -> tuple[str, str] | None:
+    """Why the overlapped methods have no schedule at these settings: ``(what, why)``, or ``None``.
+
+    A fragment leaves every ``K = H / P`` steps (``P = n_layers / layers_per_fragment``) and its
+    sync overlaps ``tau`` steps, so it lands ``tau`` steps after it left. With ``tau >= K`` the
+    next fragment would leave before it landed: two syncs in flight on one link, which the
+    schedule forbids (torchft's does too) and the model, one sync per ``K`` steps with the link to
+    itself, does not describe. :func:`sync_pattern` raises in that case; figures call this instead
+    and print the two lines (``what``: the values; ``why``: the constraint and the fix).
+    """
+    K = H / (n_layers / layers_per_fragment)  # as sync_pattern computes it, to agree at the edge
+    if 0 <= tau < K:
+        return None
+    what = f"τ = {tau} is not below H/P = {K:g}: no overlapped schedule, its curves are not drawn"
+    why = (f"a fragment leaves every H/P steps and lands τ steps later, so τ < H/P keeps one in "
+           f"flight; lower τ, or raise H or the layers per fragment")
+    return what, why
+
+
 def utilization(
     method: str,
     bandwidth_gbps,

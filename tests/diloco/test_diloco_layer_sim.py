@@ -37,3 +37,47 @@ def test_bad_arguments_raise():
         simulated_required_bandwidth_gbps("diloco", target_utilization=1.0, **SETUP)
     with pytest.raises(ValueError, match="tau"):
         simulate_utilization("streaming_overlap", 1.0, **{**SETUP, "tau": 12})
+
+
+def test_layers_that_do_not_divide_into_fragments_raise_naming_both_numbers():
+    # 24 // 5 = 4 fragments would silently hold 6 layers each, not 5
+    with pytest.raises(ValueError, match=r"n_layers=24 is not divisible by layers_per_fragment=5.*divisors"):
+        simulate_utilization("streaming", 1.0, **{**SETUP, "layers_per_fragment": 5})
+    with pytest.raises(ValueError, match=r"n_layers=25 is not divisible by layers_per_fragment=3"):
+        simulated_required_bandwidth_gbps("streaming_overlap", target_utilization=0.9, **{**SETUP, "n_layers": 25})
+    # methods without fragments do not cut layers, so any layer count is fine for them
+    assert 0 < simulate_utilization("data_parallel", 100.0, **{**SETUP, "n_layers": 25}) <= 1
+
+
+def test_pattern_is_validated_before_anything_runs():
+    for method in ("data_parallel", "streaming"):
+        with pytest.raises(ValueError, match=r"pattern='interleaved'.*strided"):
+            simulate_utilization(method, 1.0, **SETUP, pattern="interleaved")
+
+
+def test_patterns_agree_where_only_layer_0_stalls_and_strided_wins_below():
+    # At 1 Tbit/s every send is shorter than one layer's backward, so only layer 0 (in fragment
+    # 0 under both patterns) stalls the next forward, by one layer's send time s, once per P K
+    # steps: CU = P K T / (P K T + s), computed here by hand.
+    w, T, P = 1000.0, SETUP["step_time_s"], SETUP["n_layers"] // SETUP["layers_per_fragment"]
+    K = SETUP["H"] // P
+    s = 16 * SETUP["n_params"] / SETUP["n_layers"] / (w * 1e9)
+    by_hand = P * K * T / (P * K * T + s)
+    for pattern in ("strided", "sequential"):
+        cu = simulate_utilization("streaming", w, **SETUP, pattern=pattern)
+        assert cu == pytest.approx(by_hand, rel=1e-12), pattern
+    # Slower links: sequential fragment 0 sends layers 2, 1, 0 back to back at the end of the
+    # backward, all needed first by the next forward; strided fragments hold one early layer each.
+    for method in ("streaming", "streaming_overlap"):
+        seq = simulated_required_bandwidth_gbps(method, target_utilization=0.99, **SETUP, pattern="sequential")
+        strided = simulated_required_bandwidth_gbps(method, target_utilization=0.99, **SETUP, pattern="strided")
+        assert seq > 1.1 * strided, (method, seq, strided)
+
+
+def test_fewer_bisection_steps_stay_within_the_stated_factor():
+    exact = simulated_required_bandwidth_gbps("streaming", target_utilization=0.95, **SETUP)
+    quick = simulated_required_bandwidth_gbps("streaming", target_utilization=0.95, **SETUP, iterations=20)
+    bound = (1e5 / 1e-3) ** (2.0**-20)  # the docstring's factor for the default bounds
+    assert exact <= quick <= exact * bound
+    with pytest.raises(ValueError, match="iterations"):
+        simulated_required_bandwidth_gbps("streaming", target_utilization=0.95, **SETUP, iterations=0)

@@ -82,3 +82,30 @@ def test_package_level_signature_of_the_issue():
     assert w == pytest.approx(required_bandwidth_gbps("streaming_overlap", 1e9, 24, 0.1, 0.9))
     # more overlap or a shorter fragment period lowers the need
     assert diloco.required_bandwidth_gbps("streaming_overlap", 1e9, 24, 0.1, 0.9, tau=5) < w
+
+
+def test_overlap_conflict_agrees_with_sync_pattern_and_explains_the_constraint():
+    from companion.diloco.utilization import overlap_conflict, sync_pattern
+
+    for model in paper.TABLE4_MODELS.values():
+        for H in (10, 30, 100):
+            for lpf in (1, 3, 6, 12):
+                for tau in range(6):
+                    try:
+                        sync_pattern("streaming_overlap", **model, H=H, layers_per_fragment=lpf, tau=tau)
+                        schedulable = True
+                    except ValueError:
+                        schedulable = False
+                    conflict = overlap_conflict(H, model["n_layers"], lpf, tau)
+                    assert (conflict is None) == schedulable, (model, H, lpf, tau)
+    what, why = overlap_conflict(10, 24, 3, 2)  # K = 10 / 8 = 1.25
+    assert "τ = 2" in what and "H/P = 1.25" in what
+    assert "one in flight" in why and "lower τ" in why
+
+
+def test_paper_numbers_carry_a_status():
+    assert paper.status_of("TABLE4_1B") == "primary"
+    # every entry names a constant of the module
+    assert all(hasattr(paper, name) for name in paper.STATUS)
+    with pytest.raises(ValueError, match="no status recorded"):
+        paper.status_of("TABLE9")
