@@ -104,7 +104,7 @@ STATUS = {
     "DILOCO_PPL_DATA_PARALLEL_8X_BATCH": "primary", "DILOCO_PPL_DILOCO": "primary", "DILOCO_H": "primary",
     "DILOCO_WORKERS": "primary", "DILOCO_H_ABLATION_INCREASE": "primary", "TABLE5_1B_LOSS": "primary",
     "OVERLAP_MAX_DEGRADATION": "primary", "PAPER_1B_FRAGMENTS": "primary", "E3M0_BITS": "primary",
-    "MAIN_WORKERS": "primary", "STRIDED_IMPROVES_CU": "primary",
+    "MAIN_WORKERS": "primary", "STRIDED_IMPROVES_CU": "primary", "STREAMING_OUTER_LR": "primary",
 }
 
 
