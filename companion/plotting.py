@@ -41,6 +41,41 @@ def use_style() -> None:
     mpl.rcParams.update(STYLE)
 
 
+
+def plot_lanes(lanes, ax=None, *, scale: float = 1e3, xlabel: str = "time (ms)", title=None):
+    """Draw a Gantt chart with one row per lane, top to bottom in the order of ``lanes``.
+
+    ``lanes`` maps a label to its spans (objects with ``kind`` "compute" or "comm", ``start_s``
+    and ``end_s``, as for :func:`gantt_traces`); compute is drawn in :data:`COMPUTE_COLOR`,
+    communication in :data:`COMM_COLOR`; times are multiplied by ``scale`` (milliseconds by
+    default; ``1 / step_time_s`` puts the axis in steps). Returns the matplotlib ``Axes``.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    lanes = dict(lanes)
+    if not lanes:
+        raise ValueError("plot_lanes needs at least one lane")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.6 + 0.45 * len(lanes)))
+    colors = {"compute": COMPUTE_COLOR, "comm": COMM_COLOR}
+    for row, (label, spans) in enumerate(lanes.items()):
+        for kind, color in colors.items():
+            bars = [(scale * s.start_s, scale * (s.end_s - s.start_s)) for s in spans if s.kind == kind]
+            if bars:
+                ax.broken_barh(bars, (-row - 0.4, 0.8), facecolors=color, edgecolor="white",
+                               linewidth=0.3)
+    ax.set_yticks([-row for row in range(len(lanes))])
+    ax.set_yticklabels([str(label) for label in lanes])
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="y", visible=False)
+    ax.legend(handles=[Patch(color=COMPUTE_COLOR, label="compute"),
+                       Patch(color=COMM_COLOR, label="communication")],
+              loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2)
+    if title:
+        ax.set_title(title, loc="left")
+    return ax
+
 # --------------------------------------------------------------------------------------------
 # Interactive figures for the HTML book: a Plotly figure whose sliders step through a grid of
 # parameter values computed at build time. The live ipywidgets control stays for JupyterLab;

@@ -39,3 +39,19 @@ def provenance(command: str | None = None) -> dict:
             "git_commit": git_commit(), "device": device_description(),
             "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "load_average": list(os.getloadavg())}
+
+
+def write_result(path: Path, result: dict, command: str) -> Path:
+    """Write ``result`` with its ``provenance(command)`` to ``path`` as indented JSON; returns ``path``.
+
+    The one way the package's sweeps store a heavy result for a notebook to show. ``result`` must
+    not already hold a ``"provenance"`` key (it would be overwritten silently otherwise).
+    """
+    import json
+
+    if "provenance" in result:
+        raise ValueError("result already has a 'provenance' entry; pass the bare result")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**result, "provenance": provenance(command)}, indent=1) + "\n")
+    return path

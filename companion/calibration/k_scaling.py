@@ -27,7 +27,6 @@ seed of two ``k`` live.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -40,7 +39,7 @@ from companion.calibration.temperature import OracleTemperatureScaler
 from companion.calibration.theory import oracle_ts_kl
 from companion.calibration.training import MLPClassifier
 from companion.distributions import WarmupOverlapND
-from companion.provenance import provenance
+from companion.provenance import write_result
 from companion.seeding import as_generator
 
 RESULTS = Path(__file__).resolve().parents[2] / "book" / "calibration" / "results" / "k_scaling.json"
@@ -157,9 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     # one thread, as in the notebooks: the stored run and the live rerun then do the same arithmetic
     torch.set_num_threads(1)
     result = run()
-    result["provenance"] = provenance("python -m companion.calibration.k_scaling")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(args.out, result, "python -m companion.calibration.k_scaling")
     print(f"wrote {args.out} in {result['seconds']:.0f} s")
     return 0
 

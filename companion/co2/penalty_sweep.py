@@ -14,11 +14,10 @@ provenance; notebook 3 shows it and derives ``Λ*`` live from its own synchronou
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-from companion.provenance import provenance
+from companion.provenance import write_result
 
 from . import experiments, stability
 from .outer import OuterConfig
@@ -71,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     result = sweep()
-    result["provenance"] = provenance("python -m companion.co2.penalty_sweep")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(args.out, result, "python -m companion.co2.penalty_sweep")
     print(f"wrote {args.out} in {result['seconds']:.0f} s: rho_hat {result['rho_hat']:.3f}, "
           f"derived penalty {result['derived_penalty']:.2f}, best measured {result['measured_best_penalty']:g}")
     return 0

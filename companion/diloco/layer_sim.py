@@ -20,9 +20,12 @@ The schedule is played out by the book's one event model (:class:`companion.comm
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from companion.comm.events import Schedule
+from companion.comm.events import Run, Schedule
+from companion.comm.timeline import Span
 from companion.diloco.fragments import PATTERNS, layer_assignment
 from companion.diloco.utilization import DEFAULT_BITS, FP4_BITS, METHODS
 
@@ -54,7 +57,41 @@ def _check_layers(method: str, n_layers: int, layers_per_fragment: int, pattern:
         )
 
 
-def simulate_utilization(
+@dataclass(frozen=True)
+class LayerRun:
+    """A played-out per-layer schedule: ``run`` (:class:`companion.comm.events.Run`, seconds),
+    the ``n_steps`` simulated steps of ``step_time_s`` seconds each, and ``layer_fragment``, the
+    fragment each layer belongs to (all 0 for data-parallel and DiLoCo)."""
+
+    run: Run
+    n_steps: int
+    step_time_s: float
+    layer_fragment: tuple[int, ...]
+
+    @property
+    def utilization(self) -> float:
+        """``n T / makespan``: merged compute sums round differently from per-layer ones, so the
+        last ulp above 1 is clipped."""
+        return min(1.0, self.n_steps * self.step_time_s / self.run.makespan_s)
+
+    def lanes(self, *, by_fragment: bool = True) -> dict[str, list[Span]]:
+        """The run's spans in Gantt lanes: ``"compute"``, then one lane of messages per fragment
+        (``"fragment p"``) or, with ``by_fragment=False``, one ``"link"`` lane."""
+        spans = self.run.spans()
+        lanes: dict[str, list[Span]] = {"compute": [s for s in spans if s.kind == "compute"]}
+        if not by_fragment:
+            lanes["link"] = [s for s in spans if s.kind == "comm"]
+            return lanes
+        for p in sorted(set(self.layer_fragment)):
+            lanes[f"fragment {p}"] = []
+        for s in spans:
+            if s.kind == "comm":
+                layer = int(s.name.split()[-1])
+                lanes[f"fragment {self.layer_fragment[layer]}"].append(s)
+        return lanes
+
+
+def play(
     method: str,
     bandwidth_gbps: float,
     n_params: float,
@@ -66,8 +103,9 @@ def simulate_utilization(
     tau: int = 1,
     pattern: str = "strided",
     n_rounds: int = 2,
-) -> float:
-    """Compute utilisation ``n T / makespan`` of ``n`` simulated steps at ``bandwidth_gbps``.
+    per_layer: bool = False,
+) -> LayerRun:
+    """Play out ``n`` steps of ``method`` at ``bandwidth_gbps`` and return the :class:`LayerRun`.
 
     Parameters are those of :func:`~companion.diloco.utilization.utilization` (``bandwidth_gbps``
     in Gbit/s, ``step_time_s`` in seconds). Parameters are spread evenly over the ``n_layers``
@@ -76,7 +114,9 @@ def simulate_utilization(
     given ``pattern`` (``"strided"``, the paper's default, or ``"sequential"``), and sync one every
     ``H // P`` steps (the paper's simulator rounds the same way: 11 steps for the 1B model's 8
     fragments plus embeddings, 12 here without them). ``n_rounds`` times the longest sync period
-    is simulated.
+    is simulated. ``per_layer=True`` keeps one compute op per layer's forward (``"fwd l"``) and
+    backward (``"bwd l"``), for a Gantt chart; by default runs of layers with nothing to wait for
+    or send are merged into one op, which changes no time (the schedule has no contention).
     """
     _check_layers(method, n_layers, layers_per_fragment, pattern)
     if not bandwidth_gbps > 0 or not step_time_s > 0 or not n_params > 0:
@@ -90,6 +130,7 @@ def simulate_utilization(
     delay = tau if method.startswith("streaming_overlap") else 0
 
     # which layers sync after each step (a function of the step index only)
+    layer_fragment = [0] * L
     if method == "data_parallel":
         period, syncs = 1, {0: tuple(range(L))}
     elif method == "diloco":
@@ -101,42 +142,58 @@ def simulate_utilization(
             raise ValueError(f"tau must satisfy 0 <= tau < H // P = {K}, got {tau}")
         groups = layer_assignment(L, P, pattern)
         period, syncs = K * P, {(p + 1) * K - 1: groups[p] for p in range(P)}
+        for p, group in enumerate(groups):
+            for layer in group:
+                layer_fragment[layer] = p
     n_steps = n_rounds * period
 
-    # The run as operations of the book's one event model (one rank, one link). Consecutive
-    # layers with nothing to wait for or send are merged into one compute op: the schedule has
-    # no contention, so merging changes no time and keeps a run to a few hundred ops.
+    # The run as operations of the book's one event model (one rank, one link).
     sched = Schedule(1)
     gate: dict[tuple[int, int], int] = {}  # (step, layer) -> the send its forward waits for
     last: list[int] = []  # the compute op the next one follows
-    pending = [0.0, []]  # seconds of compute not yet added, and what its first layer waits for
+    pending = [0.0, [], ""]  # compute not yet added (s), what it waits for, its name
 
     def flush() -> None:
         if pending[0] > 0 or pending[1]:
-            last[:] = [sched.compute(0, pending[0], after=last + pending[1])]
-        pending[0], pending[1] = 0.0, []
+            last[:] = [sched.compute(0, pending[0], after=last + pending[1], name=pending[2])]
+        pending[0], pending[1], pending[2] = 0.0, [], ""
+
+    def add(seconds: float, name: str) -> None:
+        if per_layer and pending[0] > 0:
+            flush()
+        pending[0] += seconds
+        pending[2] = pending[2] or name
 
     gated_steps: set[int] = set()
     for s in range(n_steps):
         sending = set(syncs.get(s % period, ()))
-        if not sending and s not in gated_steps:  # a step with nothing to wait for or send
-            pending[0] += L * (fwd + bwd)
+        if not per_layer and not sending and s not in gated_steps:
+            add(L * (fwd + bwd), f"step {s}")  # nothing to wait for or send
             continue
         for layer in range(L):
             if (s, layer) in gate:  # this forward waits for its layer's (outer) reduction
                 flush()
                 pending[1] = [gate[s, layer]]
-            pending[0] += fwd
+            add(fwd, f"fwd {layer}")
         for layer in reversed(range(L)):
-            pending[0] += bwd
+            add(bwd, f"bwd {layer}")
             if layer in sending:  # its (outer) gradient leaves now, behind what is queued
                 flush()
                 gate[s + 1 + delay, layer] = sched.collective([0], layer_s, after=last, name=f"sync {layer}")
                 gated_steps.add(s + 1 + delay)
     flush()
-    # the run ends when the last compute step and every message in flight are done; merged
-    # sums round differently from step-by-step ones, so clip the last ulp above 1
-    return min(1.0, n_steps * step_time_s / sched.run().makespan_s)
+    return LayerRun(sched.run(), n_steps, float(step_time_s), tuple(layer_fragment))
+
+
+def simulate_utilization(method: str, bandwidth_gbps: float, n_params: float, n_layers: int,
+                         step_time_s: float, **kwargs) -> float:
+    """Compute utilisation ``n T / makespan`` of the steps :func:`play` simulates.
+
+    The run ends when the last compute step and every message in flight are done. Keyword
+    arguments are those of :func:`play` (``H``, ``layers_per_fragment``, ``tau``, ``pattern``,
+    ``n_rounds``).
+    """
+    return play(method, bandwidth_gbps, n_params, n_layers, step_time_s, **kwargs).utilization
 
 
 def simulated_required_bandwidth_gbps(

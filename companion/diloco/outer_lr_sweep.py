@@ -14,11 +14,10 @@ rerun live.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-from companion.provenance import provenance
+from companion.provenance import write_result
 
 from . import experiments, runner
 
@@ -42,9 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     result = sweep()
-    result["provenance"] = provenance("python -m companion.diloco.outer_lr_sweep")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(args.out, result, "python -m companion.diloco.outer_lr_sweep")
     print(f"wrote {args.out} in {result['seconds']:.0f} s")
     for row in result["rows"]:
         print(f"  {row['method']:>17} outer lr {row['outer_lr']:.1f}: {row['final_loss']:.4f}")

@@ -162,3 +162,26 @@ def plot_pattern_utilization(bandwidth_gbps, curves: dict, ax=None, title: str |
         ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
     return ax
+
+
+def plot_layer_run(layer_run, ax=None, *, by_fragment: bool = True, in_steps: bool = False,
+                   highlight: str | None = None, title: str | None = None):
+    """Gantt chart of a :class:`~companion.diloco.layer_sim.LayerRun`: compute, then messages.
+
+    ``by_fragment``: one row of messages per fragment (else one ``link`` row); ``in_steps``: the
+    time axis in compute steps instead of milliseconds; ``highlight``: the name of a message
+    (e.g. ``"sync 0"``, layer 0's reduction) to draw in black on top.
+    """
+    from companion.plotting import plot_lanes
+
+    lanes = layer_run.lanes(by_fragment=by_fragment)
+    scale, xlabel = ((1 / layer_run.step_time_s, "time (compute steps)") if in_steps
+                     else (1e3, "time (ms)"))
+    ax = plot_lanes(lanes, ax=ax, scale=scale, xlabel=xlabel, title=title)
+    if highlight is not None:
+        for row, spans in enumerate(lanes.values()):
+            bars = [(scale * s.start_s, scale * (s.end_s - s.start_s)) for s in spans
+                    if s.kind == "comm" and s.name == highlight]
+            if bars:
+                ax.broken_barh(bars, (-row - 0.4, 0.8), facecolors=COLORS["black"])
+    return ax

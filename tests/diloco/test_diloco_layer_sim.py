@@ -81,3 +81,30 @@ def test_fewer_bisection_steps_stay_within_the_stated_factor():
     assert exact <= quick <= exact * bound
     with pytest.raises(ValueError, match="iterations"):
         simulated_required_bandwidth_gbps("streaming", target_utilization=0.95, **SETUP, iterations=0)
+
+
+@pytest.mark.parametrize("method", ["data_parallel", "diloco", "streaming", "streaming_overlap_fp4"])
+def test_merging_layers_changes_no_time(method):
+    # the merged schedule and the one with an op per layer's forward and backward are built
+    # differently; they must end at the same time and send the same messages
+    from companion.diloco.layer_sim import play
+
+    kw = dict(SETUP, H=24, layers_per_fragment=2)
+    merged = play(method, 3.0, **kw)
+    split = play(method, 3.0, **kw, per_layer=True)
+    assert len(split.run.ops) > len(merged.run.ops)
+    assert split.run.makespan_s == pytest.approx(merged.run.makespan_s, rel=1e-12)
+    comm = [[(s.name, round(s.start_s, 9)) for s in r.run.spans() if s.kind == "comm"] for r in (merged, split)]
+    assert comm[0] == comm[1]
+
+
+def test_lanes_put_every_message_in_its_fragment():
+    from companion.diloco.fragments import layer_assignment
+    from companion.diloco.layer_sim import play
+
+    lr = play("streaming_overlap", 3.0, **dict(SETUP, H=24, layers_per_fragment=2), per_layer=True)
+    lanes = lr.lanes()
+    groups = layer_assignment(SETUP["n_layers"], SETUP["n_layers"] // 2, "strided")
+    assert list(lanes)[0] == "compute" and len(lanes) == 1 + len(groups)
+    for p, group in enumerate(groups):
+        assert {int(s.name.split()[-1]) for s in lanes[f"fragment {p}"]} == set(group)

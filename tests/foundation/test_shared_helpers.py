@@ -63,3 +63,18 @@ def test_progress_while_fills_its_bar_and_rejects_bad_estimates():
         timing.ProgressWhile("wait", expected_s=0)
     with pytest.raises(ValueError, match="tick_s must be > 0"):
         timing.ProgressWhile("wait", expected_s=1, tick_s=-1)
+
+
+def test_write_result_stores_the_result_and_where_it_came_from(tmp_path):
+    import json
+
+    import pytest
+
+    from companion.provenance import write_result
+
+    path = write_result(tmp_path / "sub" / "r.json", {"x": [1, 2]}, "python -m demo")
+    stored = json.loads(path.read_text())
+    assert stored["x"] == [1, 2] and stored["provenance"]["command"] == "python -m demo"
+    assert set(stored["provenance"]) >= {"git_commit", "device", "date_utc", "load_average"}
+    with pytest.raises(ValueError, match="provenance"):
+        write_result(tmp_path / "r2.json", stored, "again")
