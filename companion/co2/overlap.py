@@ -180,3 +180,23 @@ def utilization_vs_bandwidth(bandwidths_bytes_per_s, *, n_params: float, bytes_p
             util[m].append(predicted_utilization(m, comm_s=c, step_s=step_s, local_steps=tau,
                                                  bucketed=bucketed))
     return util
+
+
+def timelines(*, comm_s: float, step_s: float, local_steps: int, horizon_steps: int = 32,
+              bucketed: bool = True) -> dict:
+    """Every method's :func:`simulate_rounds` played for at least ``horizon_steps`` steps.
+
+    Returns ``{method: list of Span}`` (seconds), one worker each, in :data:`METHODS` order:
+    data-parallel runs ``horizon_steps`` rounds of one step, local SGD and CO2
+    ``ceil(horizon_steps / local_steps)`` rounds of ``local_steps`` steps (at least 3), so the
+    three timelines cover the same compute and can share one time axis.
+    """
+    if isinstance(horizon_steps, bool) or not isinstance(horizon_steps, int) or horizon_steps < 3:
+        raise ValueError(f"horizon_steps must be an integer >= 3, got {horizon_steps!r}")
+    tau = check_local_steps(local_steps)
+    out = {}
+    for m in METHODS:
+        rounds = horizon_steps if m == "data_parallel" else max(3, math.ceil(horizon_steps / tau))
+        out[m] = simulate_rounds(m, comm_s=comm_s, step_s=step_s, local_steps=tau,
+                                 n_rounds=rounds, bucketed=bucketed).spans()
+    return out

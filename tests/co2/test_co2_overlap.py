@@ -145,3 +145,21 @@ def test_paper_prediction():
     with pytest.raises(ValueError, match="world_size"):
         ring_factor(0)
     assert np.isfinite(pred.dp_ratio)
+
+
+def test_timelines_cover_the_same_compute_and_hide_as_predicted():
+    from companion.co2.overlap import METHODS, predicted_utilization, timelines
+
+    step_s, tau = 0.01, 4
+    comm_s = 0.5 * tau * step_s  # hidden by CO2, exposed for sync local SGD
+    lanes = timelines(comm_s=comm_s, step_s=step_s, local_steps=tau, horizon_steps=32)
+    assert list(lanes) == list(METHODS)
+    for m, spans in lanes.items():
+        compute = sum(s.duration_s for s in spans if s.kind == "compute")
+        assert compute == pytest.approx(32 * step_s)
+    # sync local SGD waits for every all-reduce: its timeline ends one comm per round later
+    end = {m: max(s.end_s for s in spans) for m, spans in lanes.items()}
+    assert end["local_sgd"] == pytest.approx(32 * step_s + 8 * comm_s)
+    assert predicted_utilization("co2", comm_s=comm_s, step_s=step_s, local_steps=tau) == 1.0
+    with pytest.raises(ValueError, match="horizon_steps"):
+        timelines(comm_s=comm_s, step_s=step_s, local_steps=tau, horizon_steps=2)
