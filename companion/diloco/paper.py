@@ -33,6 +33,8 @@ TABLE1_TB_DATA_PARALLEL = 441.0
 TABLE1_TB_STREAMING_FP4 = 1.10
 #: ... and the settings that explain the ratio: sync every H steps, 4-bit instead of 16-bit values.
 TABLE1_H = 100
+#: Table 1 (and Table 2's 1B row): the 1B model is trained on 25B tokens.
+TABLE1_TOKENS_B = 25
 TABLE1_BITS_DATA_PARALLEL = 16
 TABLE1_BITS_STREAMING = 4
 
@@ -79,6 +81,12 @@ DILOCO_H_ABLATION_INCREASE = 0.029
 TABLE5_1B_LOSS = {"data_parallel": 2.49, "diloco": 2.49, "streaming_overlap_fp4": 2.48}
 #: Section 3.3.2: overlapping up to 10 inner steps degrades the evaluation loss by less than 0.2 %.
 OVERLAP_MAX_DEGRADATION = 0.002
+#: Table 4's caption derives the step time at 60 % MFU; Section 3.1's simulator text says 40 %.
+TABLE4_MFU = 0.60
+SECTION31_MFU = 0.40
+#: The interval at which the paper's simulator syncs a fragment of the 1B model (8 fragments, plus
+#: the embeddings, at H = 100), as an earlier reading of its appendix gave it.
+APPENDIX_SYNC_INTERVAL = 11
 #: Fragments of the paper's 1B model: 24 layers in 3-layer fragments.
 PAPER_1B_FRAGMENTS = 8
 
@@ -104,7 +112,10 @@ STATUS = {
     "DILOCO_PPL_DATA_PARALLEL_8X_BATCH": "primary", "DILOCO_PPL_DILOCO": "primary", "DILOCO_H": "primary",
     "DILOCO_WORKERS": "primary", "DILOCO_H_ABLATION_INCREASE": "primary", "TABLE5_1B_LOSS": "primary",
     "OVERLAP_MAX_DEGRADATION": "primary", "PAPER_1B_FRAGMENTS": "primary", "E3M0_BITS": "primary",
-    "MAIN_WORKERS": "primary", "STRIDED_IMPROVES_CU": "primary", "STREAMING_OUTER_LR": "primary",
+    "MAIN_WORKERS": "primary", "TABLE1_TOKENS_B": "primary", "TABLE4_MFU": "primary",
+    "SECTION31_MFU": "primary",
+    "APPENDIX_SYNC_INTERVAL": "unverified (an earlier reading; not in our notes of the full text)",
+    "STRIDED_IMPROVES_CU": "primary", "STREAMING_OUTER_LR": "primary",
 }
 
 
