@@ -5,11 +5,15 @@
 one :class:`MeasuredRun` per setting, whose :meth:`MeasuredRun.predict` replays the same
 setting in :func:`~companion.t3.schedule_model.simulate_schedule`.
 
-The model's inputs are the link's parameters, the contention factor, one addition timed alone,
-and the time each GEMM group took *in that run* before its contention stretch.  The machine is
-shared, so a GEMM's speed drifts by a factor of two or more between runs; feeding the model
-the GEMM the run saw tests what the model claims (how chunks, sends and contention combine),
-not the machine's load.  The model never sees a schedule's total, its sends or its waits.
+The model is fed in two ways. :meth:`MeasuredRun.predict` gives it the link's parameters, the
+contention factor, one addition timed alone, and the time each GEMM group took *in the judged
+run* before its contention stretch, with the software overheads of that run: the machine is
+shared, so a GEMM's speed drifts between runs, and feeding the model the GEMM the run saw tests
+what the model claims (how chunks, sends and contention combine), not the machine's load.
+:meth:`MeasuredRun.predict_calibrated` gives it only what calibration measured: each GEMM
+group timed alone just before the judged run (every rank computing, no link), and the software
+overheads pooled over discarded runs of the setting made before any judged run.
+Neither ever sees a judged schedule's total, its sends or its waits.
 """
 
 from __future__ import annotations
@@ -34,13 +38,18 @@ __all__ = ["ScheduleRun", "ExperimentSpec", "MeasuredRun", "link_for_ratio", "sc
 
 @dataclass(frozen=True)
 class ExperimentSpec:
-    """GEMM sizes ``(m x k) @ (k x n)`` per rank, link latency, settings, repeats and seed."""
+    """GEMM sizes ``(m x k) @ (k x n)`` per rank, link latency, settings, repeats and seed.
+
+    ``calibration_runs`` runs of each setting precede the judged ``repeats``; only their
+    software overheads are kept (for :meth:`MeasuredRun.predict_calibrated`).
+    """
 
     m: int
     k: int
     n: int
     runs: tuple[ScheduleRun, ...]
     repeats: int = 3
+    calibration_runs: int = 2
     latency_s: float = 1e-4
     seed: int = 0
     return_outputs: bool = False
@@ -49,7 +58,7 @@ class ExperimentSpec:
         """Raise ``ValueError`` if a setting cannot run on ``world_size`` ranks."""
         if world_size < 2:
             raise ValueError(f"the reduce-scatter needs world_size >= 2, got {world_size}")
-        for name in ("m", "k", "n", "repeats"):
+        for name in ("m", "k", "n", "repeats", "calibration_runs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -134,15 +143,30 @@ def schedule_worker(rank: int, world_size: int, spec: ExperimentSpec) -> dict:
     results = []
     for run in spec.runs:
         layout = make_layout(run.schedule, world_size, run.chunks)
+        link = link_for_ratio(gemm_s, out_bytes, world_size, run.comm_ratio, spec.latency_s)
+        # calibration of the software's overheads, pooled over calibration_runs runs of the
+        # setting whose totals are thrown away
+        issue, wake = [], []
+        for _ in range(spec.calibration_runs):
+            timeline = Timeline(rank)
+            net = ModelledLink(link, timeline=timeline, contention=run.contention)
+            _, _, software = run_schedule(a, b, layout, net, timeline, clock_offset_s)
+            issue += software["issue_s"]
+            wake += software["wake_s"]
         results.append({
             "layout": layout,
-            "link": link_for_ratio(gemm_s, out_bytes, world_size, run.comm_ratio, spec.latency_s),
+            "link": link,
             "reduce_s": _time_reduce(block // layout.chunks_per_block, spec.n),
+            "calib_group_s": [], "calib_issue_s": _median(issue),
+            "calib_wake_s": _median(wake) if wake else 0.0,
             "group_s": [], "issue_s": [], "wake_s": [], "totals_s": [], "spans": [], "errors": [], "output": None,
         })
     # repeats outermost: every setting sees the same drift of a shared machine's load
     for _ in range(spec.repeats):
         for run, res in zip(spec.runs, results):
+            # calibration of the GEMM just before the judged run (a shared machine's speed
+            # drifts): each group timed alone, every rank computing, no link
+            res["calib_group_s"].append(_time_groups(a, b, res["layout"], rank, 2))
             timeline = Timeline(rank)
             net = ModelledLink(res["link"], timeline=timeline, contention=run.contention)
             output, seconds, software = run_schedule(a, b, res["layout"], net, timeline, clock_offset_s)
@@ -187,6 +211,9 @@ def run_experiment(spec: ExperimentSpec, world_size: int = 2, *, timeout_s: floa
             totals_s=tuple(totals),
             spans=[span for row in rows for span in row["spans"][pick]],
             shown=pick,
+            calib_group_s=tuple(tuple(g) for g in rows[0]["calib_group_s"]),
+            calib_issue_s=tuple(row["calib_issue_s"] for row in rows),
+            calib_wake_s=tuple(row["calib_wake_s"] for row in rows),
             max_abs_error=max(row["max_abs_error"] for row in rows),
             outputs=[row["output"] for row in rows] if spec.return_outputs else None,
         ))

@@ -77,6 +77,11 @@ class MeasuredRun:
         receiving thread ran (the operating system's wake-up latency on a loaded machine).
     reduce_s, step_s : float
         One addition timed alone, and the modelled seconds one row chunk keeps the link busy.
+    calib_group_s : tuple (repeats) of tuple of float
+        Calibration just before each judged repeat: each GEMM group's fastest time alone
+        (every rank computing at once, no link), the largest over the ranks.
+    calib_issue_s, calib_wake_s : tuple (ranks) of float
+        Calibration: the median overheads of one run of the setting whose total was discarded.
     """
 
     run: ScheduleRun
@@ -94,6 +99,9 @@ class MeasuredRun:
     shown: int
     max_abs_error: float
     outputs: list | None
+    calib_group_s: tuple[tuple[float, ...], ...] = ()
+    calib_issue_s: tuple[float, ...] = ()
+    calib_wake_s: tuple[float, ...] = ()
 
     @property
     def layout(self):
@@ -109,6 +117,22 @@ class MeasuredRun:
         k = self.shown if repeat is None else repeat
         return simulate_ring(self.layout, self.group_s[k], self.step_s, reduce_s=self.reduce_s,
                              contention=self.run.contention, issue_s=self.issue_s[k], wake_s=self.wake_s[k])
+
+    def predict_calibrated(self, repeat: int | None = None) -> ScheduleTrace:
+        """The event model of one repeat (default: the one shown) fed only by calibration: the
+        GEMM groups timed alone just before it and the pooled overheads of discarded runs."""
+        if not self.calib_group_s:
+            raise ValueError("this run has no calibration; run it with run_experiment")
+        k = self.shown if repeat is None else repeat
+        groups = tuple(self.calib_group_s[k] for _ in range(self.world_size))
+        return simulate_ring(self.layout, groups, self.step_s, reduce_s=self.reduce_s,
+                             contention=self.run.contention, issue_s=self.calib_issue_s,
+                             wake_s=self.calib_wake_s)
+
+    @property
+    def calibrated_s(self) -> float:
+        """The calibration-fed model's time, to set against :attr:`measured_s`."""
+        return self.predict_calibrated().total_s
 
     @property
     def predicted_s(self) -> float:

@@ -21,6 +21,12 @@ def test_schedules_equal_sequential_and_reference(world_size, runs):
         for rank in range(world_size):
             sends = [s for s in res.spans if s.kind == "comm" and s.rank == rank]
             assert len(sends) == (world_size - 1) * res.layout.chunks_per_block
+        # calibration: one GEMM time per group and repeat, one overhead per rank, and a
+        # prediction from them alone
+        n_groups = len(res.layout.groups)
+        assert [len(g) for g in res.calib_group_s] == [n_groups] * spec.repeats
+        assert len(res.calib_issue_s) == len(res.calib_wake_s) == world_size
+        assert res.calibrated_s > 0 and res.predict_calibrated(0).total_s == res.calibrated_s
 
 
 def test_bad_input_is_refused_before_launch():
@@ -32,6 +38,8 @@ def test_bad_input_is_refused_before_launch():
         run_experiment(ExperimentSpec(m=8, k=8, n=8, runs=RUNS[:1]), 1)
     with pytest.raises(ValueError, match="comm_ratio"):
         ScheduleRun("fine", 1, comm_ratio=0.0)
+    with pytest.raises(ValueError, match="calibration_runs"):
+        run_experiment(ExperimentSpec(m=8, k=8, n=8, runs=RUNS[:1], calibration_runs=0), 2)
     with pytest.raises(ValueError, match="latency"):
         link_for_ratio(1e-3, 1000, 2, 0.5, latency_s=1e-3)
 
