@@ -27,12 +27,13 @@ import math
 
 import torch
 
+from companion.comm.blocks import to_blocks
+
 #: Exponent bits, and the code that stands for zero (exponent field 0).
 EXPONENT_BITS = 3
 MAX_EXPONENT_FIELD = 2**EXPONENT_BITS - 1  # 7: the magnitude 1 (times the scale)
 #: Octaves below the largest magnitude that a nonzero code reaches: 2**-6 .. 2**0.
 MIN_POWER = 1 - MAX_EXPONENT_FIELD  # -6
-FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def code_values() -> torch.Tensor:
@@ -46,16 +47,6 @@ def code_values() -> torch.Tensor:
     return torch.cat([mag, -mag])
 
 
-def _check_input(x: torch.Tensor, block_size: int) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dtype not in FLOAT_DTYPES:
-        raise ValueError(f"x must be float32, float16 or bfloat16, got {x.dtype}; "
-                         "cast it first (E3M0 encodes floats)")
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2 or block_size % 2:
-        raise ValueError(f"block_size must be an even integer >= 2 (two codes per byte), got {block_size!r}")
-
-
 def encode(x: torch.Tensor, block_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """E3M0 codes and block scales of ``x`` (any shape; fp32, fp16 or bf16).
 
@@ -64,14 +55,7 @@ def encode(x: torch.Tensor, block_size: int = 64) -> tuple[torch.Tensor, torch.T
     with ``n_blocks = ceil(x.numel() / block_size)`` (at least 1). Raises ``ValueError`` for
     NaN or infinite values, which have no code.
     """
-    _check_input(x, block_size)
-    flat = x.detach().reshape(-1).to(torch.float32)
-    if not torch.isfinite(flat).all():
-        raise ValueError("x contains NaN or infinite values, which have no E3M0 code")
-    n_blocks = max(1, math.ceil(flat.numel() / block_size))
-    padded = torch.zeros(n_blocks * block_size, dtype=torch.float32, device=flat.device)
-    padded[: flat.numel()] = flat
-    blocks = padded.view(n_blocks, block_size)
+    blocks = to_blocks(x, block_size, fmt="E3M0")
     scales = blocks.abs().amax(dim=1)
     safe = torch.where(scales > 0, scales, torch.ones_like(scales))
     m = blocks.abs() / safe[:, None]  # in [0, 1]; exactly 1 at the block's largest magnitude

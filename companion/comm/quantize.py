@@ -22,11 +22,11 @@ import torch
 import torch.distributed as dist
 
 from companion.comm import e3m0
+from companion.comm.blocks import to_blocks
 
 SUPPORTED_BITS = (4, 8)
 #: Number formats of the codes: blockwise absmax integers, or E3M0 floats (4 bits only).
 FORMATS = ("int", "e3m0")
-FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 @dataclass(frozen=True)
@@ -75,17 +75,7 @@ def quantize(x: torch.Tensor, bits: int = 4, block_size: int = 64, fmt: str = "i
     if fmt == "e3m0":
         codes, scales = e3m0.encode(x, block_size)
         return QuantizedTensor(codes, scales, tuple(x.shape), bits, block_size, fmt)
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dtype not in FLOAT_DTYPES:
-        raise ValueError(f"x must be float32, float16 or bfloat16, got {x.dtype}")
-    flat = x.detach().reshape(-1).to(torch.float32)
-    if not torch.isfinite(flat).all():
-        raise ValueError("x contains NaN or infinite values, which have no code")
-    n_blocks = max(1, math.ceil(flat.numel() / block_size))
-    padded = torch.zeros(n_blocks * block_size, dtype=torch.float32, device=flat.device)
-    padded[: flat.numel()] = flat
-    blocks = padded.view(n_blocks, block_size)
+    blocks = to_blocks(x, block_size, fmt="blockwise-integer")
     q = 2 ** (bits - 1) - 1
     scales = blocks.abs().amax(dim=1) / q
     safe = torch.where(scales > 0, scales, torch.ones_like(scales))

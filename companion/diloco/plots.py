@@ -82,6 +82,18 @@ def plot_bytes_per_sync(ledgers: dict, steps: int, ax=None, title: str | None = 
     return ax
 
 
+def _utilization_axes(ax, title: str | None):
+    """The axes every utilisation figure shares: log bandwidth, utilisation in [0, 1]."""
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("bandwidth (Gbit/s)")
+    ax.set_ylabel("compute utilisation")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
 def plot_utilization_curves(bandwidth_gbps, curves: dict, ax=None, dashed: dict | None = None,
                             marks: dict | None = None, title: str | None = None):
     """Compute utilisation against bandwidth (log x axis), one line per method.
@@ -97,14 +109,7 @@ def plot_utilization_curves(bandwidth_gbps, curves: dict, ax=None, dashed: dict 
     for method, pts in (marks or {}).items():
         g, c = zip(*pts)
         ax.plot(g, c, "o", ms=4, mfc="none", color=METHOD_COLORS[method])
-    ax.set_xscale("log")
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("bandwidth (Gbit/s)")
-    ax.set_ylabel("compute utilisation")
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
-    return ax
+    return _utilization_axes(ax, title)
 
 
 #: Line style of each fragment pattern in the pattern figures.
@@ -154,14 +159,7 @@ def plot_pattern_utilization(bandwidth_gbps, curves: dict, ax=None, title: str |
     for (method, pattern), cu in curves.items():
         ax.plot(bandwidth_gbps, cu, color=METHOD_COLORS[method], ls=PATTERN_STYLES[pattern],
                 label=f"{METHOD_LABELS[method]}, {pattern}")
-    ax.set_xscale("log")
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("bandwidth (Gbit/s)")
-    ax.set_ylabel("compute utilisation")
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
-    return ax
+    return _utilization_axes(ax, title)
 
 
 def plot_layer_run(layer_run, ax=None, *, by_fragment: bool = True, in_steps: bool = False,
