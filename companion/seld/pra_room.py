@@ -186,7 +186,7 @@ def image_sources(room: PraRoom, source_pos, *, alpha: float | None = None, orde
     sim.image_source_model()
     source = sim.sources[0]
     # one frequency band (a flat absorption), so damping has one row
-    return source.images.T.copy(), source.orders.astype(int), source.damping[0].copy()
+    return source.images.T.astype(float), source.orders.astype(int), source.damping[0].astype(float)
 
 
 def complete_radius(room: PraRoom, order: int | None = None) -> float:
