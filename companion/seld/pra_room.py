@@ -223,14 +223,19 @@ def _rir(room: PraRoom, alpha: float, order: int, source_pos, fs: int) -> np.nda
     return np.stack([np.bincount(delay, weights=weights[:, c], minlength=length) for c in range(4)])
 
 
-def foa_rir(room: PraRoom, source_pos, *, fs: int) -> np.ndarray:
+def foa_rir(room: PraRoom, source_pos, *, fs: int, alpha: float | None = None) -> np.ndarray:
     """FOA room impulse response ``(4, L)`` [W, Y, Z, X] from ``source_pos``, direct sound at sample 0.
 
-    Deterministic (no random tail): every sample comes from an image source.
+    Deterministic (no random tail): every sample comes from an image source. ``alpha``
+    overrides the walls' absorption (default ``room.alpha``; ``room.sabine_alpha`` shows
+    what Sabine's formula alone would give).
     """
     if int(fs) != fs or fs <= 0:
         raise ValueError(f"fs must be a positive integer sample rate in Hz, got {fs}")
-    return _rir(room, room.alpha, room.max_order, source_pos, int(fs))
+    alpha = room.alpha if alpha is None else float(alpha)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha is an energy absorption coefficient in (0, 1), got {alpha}")
+    return _rir(room, alpha, room.max_order, source_pos, int(fs))
 
 
 #: Rooms for training and for testing: disjoint sizes, decay times and array positions, so a
