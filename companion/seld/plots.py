@@ -87,8 +87,8 @@ def plot_echogram(echogram, ax=None, *, seconds: float | None = None):
 
 
 def plot_doa_map(ref_sed, ref_doa, pred_sed, pred_doa, ax=None, *, class_names=None):
-    """Reference (grey circles) and predicted (coloured dots, one colour per class) directions
-    of every active frame on an azimuth-elevation plane. ``sed (T, K)``, ``doa (T, K, 3)``."""
+    """Reference (open circles) and predicted (dots) directions of every active frame on an
+    azimuth-elevation plane, one colour per class. ``sed (T, K)``, ``doa (T, K, 3)``."""
     ax = ax or plt.subplots(figsize=(6.4, 3.2))[1]
     palette = list(COLORS.values())
     K = ref_sed.shape[1]
@@ -98,7 +98,7 @@ def plot_doa_map(ref_sed, ref_doa, pred_sed, pred_doa, ax=None, *, class_names=N
             continue
         colour = palette[k % len(palette)]
         az, el = unit_to_direction(ref_doa[ref_on, k])
-        ax.scatter(az, el, s=70, facecolors="none", edgecolors="0.55", lw=0.8)
+        ax.scatter(az, el, s=90, facecolors="none", edgecolors=colour, lw=1.0)
         paz, pel = unit_to_direction(pred_doa[on, k])
         name = class_names[k] if class_names is not None else str(k)
         ax.scatter(paz, pel, s=6, color=colour, label=name)
