@@ -145,6 +145,11 @@ def test_scene_configs_split_rooms_between_train_and_test():
     assert [s.room for s in scenes] == [s.room for s in again]
     np.testing.assert_array_equal(scenes[0].audio, again[0].audio)
     assert make_scenes(1, replace(config, reverberant=False), 4)[0].room is None
+    assert scene_config("ov2-testrooms").room == TEST_ROOMS
+    assert scene_config("ov2-trainrooms").room == TRAIN_ROOMS and scene_config("ov2-trainrooms").reverberant
+    assert isinstance(scene_config("ov2-reverberant").room, ShoeboxRoom)
+    with pytest.raises(ValueError, match="trainrooms"):
+        scene_config("ov1-hall")
 
 
 @pytest.mark.parametrize(
