@@ -70,6 +70,9 @@ class PraRoom:
                 f"array position {self.array_pos} is not strictly inside the room {self.dims}; "
                 "give a point with 0 < p < L on every axis"
             )
+        # tuples of floats, so that a room is hashable (rooms key the absorption cache)
+        object.__setattr__(self, "dims", tuple(float(d) for d in dims))
+        object.__setattr__(self, "array_pos", tuple(float(p) for p in pos))
         if not (np.isfinite(self.rt60) and self.rt60 > 0):
             raise ValueError(f"rt60 must be a positive number of seconds, got {self.rt60}")
         if sabine_absorption(self.dims, self.rt60) >= 1:

@@ -179,6 +179,11 @@ def test_pra_room_refuses_bad_geometry(kwargs, match):
         PraRoom(**kwargs)
 
 
+def test_rooms_given_as_lists_are_hashable_and_equal_to_tuples():
+    a = PraRoom([6.0, 4.5, 3.0], np.array([2.5, 2.0, 1.4]), 0.5)
+    assert a == PraRoom((6.0, 4.5, 3.0), (2.5, 2.0, 1.4), 0.5) and hash(a) is not None
+
+
 def test_decay_fit_refuses_what_it_cannot_measure():
     with pytest.raises(ValueError, match="one of"):
         prepare_echogram(np.ones(10), FS, method="T60")
