@@ -12,14 +12,22 @@ orders of reflections and glues on a synthetic tail whose decay time is a free p
    reflection order and amplitude damping ``sqrt(1 - alpha)`` per reflection;
 3. each image is a plane wave at the array, encoded with the chapter's own
    :func:`~companion.seld.foa.foa_gains` of its direction (ACN/SN3D, AmbiX), delayed by
-   ``(r - r_direct) / c`` (rounded to a sample) and scaled by ``damping * r_direct / r``.
+   ``(r - r_direct) / c`` (rounded to a sample) and scaled by ``damping * r_direct / r``;
+4. a 10 Hz second-order Butterworth high-pass, as pyroomacoustics applies to its own responses
+   (and as Allen and Berkley advised): every image adds a positive amplitude to W, and late in
+   the response, with many images per sample, they pile up into a large offset at 0 Hz that no
+   real room has. Without it, W's late energy, and the measured decay time, come out far too
+   large (W carries much more energy than X, Y and Z together, where a field of plane waves
+   gives them equal energy, notebook 1).
 
 Sabine's formula assumes a diffuse field. A shoebox whose walls all absorb alike, with
 specular reflections, is not one: paths nearly parallel to a wall meet few walls and decay
-slowly, so the measured decay (:mod:`companion.seld.decay`, T30) is about a third longer
-than Sabine's. ``PraRoom`` therefore corrects ``alpha`` (step 1b): it scales Sabine's
-absorption by measured / target RT60 of a reference response until the two agree within
-``RT60_TOLERANCE``, and keeps Sabine's image order for the target. ``sabine_alpha`` and
+slowly, so the measured decay (:mod:`companion.seld.decay`, T30) is up to about a quarter
+longer than Sabine's (as it is for pyroomacoustics' own responses). ``PraRoom`` therefore corrects ``alpha`` (step 1b): it scales Sabine's
+absorption by measured / target RT60 (the median T30 over eight reference sources, one
+towards each corner) until the two agree within ``RT60_TOLERANCE``, and keeps Sabine's image
+order for the target. Single sources still differ from the median by several per cent: the
+decay of a non-diffuse room depends on where the source is. ``sabine_alpha`` and
 ``alpha`` are both reported, so the correction is visible.
 
 Only images inside the sphere around the array that the image order covers completely
@@ -34,12 +42,15 @@ from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
+from scipy.signal import butter, sosfilt
 
 from companion.seld.foa import foa_gains, unit_to_direction
 
 SPEED_OF_SOUND = 343.0  # m/s: pyroomacoustics' default, and room.SPEED_OF_SOUND
 
 
+#: Cut-off of the high-pass (step 4 above): pyroomacoustics' default ``rir_hpf_fc``.
+HIGHPASS_HZ = 10.0
 #: Relative error of the measured T30 (reference source) that the absorption correction accepts.
 RT60_TOLERANCE = 0.01
 #: Sample rate of the calibration responses (the decay does not depend on it, a fixed one
@@ -97,12 +108,19 @@ class PraRoom:
         """The walls' energy absorption: Sabine's, corrected until T30 equals ``rt60``."""
         return _calibrated_alpha(self.dims, self.array_pos, self.rt60)
 
+    def reference_sources(self) -> list[np.ndarray]:
+        """The calibration sources: 2 m (or less, 0.3 m inside the walls) towards each corner."""
+        out = []
+        for corner in np.array(np.meshgrid(*[(0.0, d) for d in self.dims], indexing="ij")).reshape(3, -1).T:
+            unit = (corner - self.array_pos) / np.linalg.norm(corner - self.array_pos)
+            out.append(np.asarray(self.array_pos) + min(2.0, self.max_distance(unit)) * unit)
+        return out
+
     def reference_source(self) -> np.ndarray:
-        """The source of the calibration response: 2 m (or less) towards the farthest corner."""
+        """The reference source towards the farthest corner (one of :meth:`reference_sources`)."""
+        srcs = self.reference_sources()
         corners = np.array(np.meshgrid(*[(0.0, d) for d in self.dims], indexing="ij")).reshape(3, -1).T
-        far = corners[np.argmax(np.linalg.norm(corners - np.asarray(self.array_pos), axis=1))]
-        unit = (far - self.array_pos) / np.linalg.norm(far - self.array_pos)
-        return np.asarray(self.array_pos) + min(2.0, self.max_distance(unit)) * unit
+        return srcs[int(np.argmax(np.linalg.norm(corners - np.asarray(self.array_pos), axis=1)))]
 
     def max_distance(self, unit: np.ndarray, margin: float = 0.3) -> float:
         """Largest distance from the array along ``unit`` that stays ``margin`` metres inside the walls."""
@@ -153,14 +171,18 @@ def _sabine(dims: tuple, rt60: float) -> tuple[float, int]:
 @lru_cache(maxsize=256)
 def _calibrated_alpha(dims: tuple, array_pos: tuple, rt60: float) -> float:
     """Step 1b of the module docstring: ``alpha <- alpha * T30(alpha) / rt60`` (T30 is close to
-    proportional to ``1 / alpha``), from Sabine's ``alpha``, until within ``RT60_TOLERANCE``."""
+    proportional to ``1 / alpha``), from Sabine's ``alpha``, until the median T30 of the
+    reference sources is within ``RT60_TOLERANCE`` of ``rt60``. The images of each reference
+    source are computed once; only their damping ``(1 - alpha)^(k / 2)`` changes."""
     from companion.seld.decay import measure_rt60
 
     room = PraRoom(dims, array_pos, rt60)
     alpha, order = _sabine(dims, rt60)
-    src = room.reference_source()
+    sets = [image_sources(room, src, alpha=alpha, order=order)[:2] for src in room.reference_sources()]
     for _ in range(8):
-        measured = measure_rt60(_rir(room, alpha, order, src, CALIBRATION_FS)[0], CALIBRATION_FS)
+        t30 = [measure_rt60(_render(room, images, np.sqrt(1 - alpha) ** k, order, CALIBRATION_FS)[0],
+                            CALIBRATION_FS) for images, k in sets]
+        measured = float(np.median(t30))
         if abs(measured / rt60 - 1) < RT60_TOLERANCE:
             return float(alpha)
         alpha = alpha * measured / rt60
@@ -210,6 +232,12 @@ def complete_radius(room: PraRoom, order: int | None = None) -> float:
 
 def _rir(room: PraRoom, alpha: float, order: int, source_pos, fs: int) -> np.ndarray:
     images, _, damping = image_sources(room, source_pos, alpha=alpha, order=order)
+    return _render(room, images, damping, order, fs)
+
+
+def _render(room: PraRoom, images, damping, order: int, fs: int) -> np.ndarray:
+    """Steps 3 and 4 of the module docstring: images ``(m, 3)`` with amplitude ``damping (m,)``
+    to an FOA response ``(4, L)``, direct sound at sample 0 with gain 1."""
     rel = images - np.asarray(room.array_pos)  # (m, 3) array -> image
     r = np.linalg.norm(rel, axis=1)
     keep = r < complete_radius(room, order)  # a complete set of images: no thinning at late times
@@ -223,7 +251,10 @@ def _rir(room: PraRoom, alpha: float, order: int, source_pos, fs: int) -> np.nda
     az, el = unit_to_direction(rel)
     weights = gain[:, None] * foa_gains(az, el)  # (m, 4)
     length = int(delay.max()) + 1
-    return np.stack([np.bincount(delay, weights=weights[:, c], minlength=length) for c in range(4)])
+    h = np.stack([np.bincount(delay, weights=weights[:, c], minlength=length) for c in range(4)])
+    # step 4: the high-pass of the module docstring; dividing by its first tap keeps the direct gain 1
+    sos = butter(2, HIGHPASS_HZ, btype="highpass", fs=fs, output="sos")
+    return sosfilt(sos, h, axis=1) / np.prod(sos[:, 0])
 
 
 def foa_rir(room: PraRoom, source_pos, *, fs: int, alpha: float | None = None) -> np.ndarray:

@@ -26,10 +26,12 @@ from companion.seld.room import image_sources as shoebox_images
 from companion.seld.scenes import Event, SceneConfig, make_scenes, render_scene
 
 FS = 6400
-#: Measured T30 at random sources within this fraction of the target. The absorption is
-#: corrected on one reference source to RT60_TOLERANCE (1 %); other sources see the same walls
-#: from elsewhere, which moved T30 by up to 1.5 % in the rooms below.
-RT60_SPREAD = 0.05
+#: The absorption is corrected until the median T30 of eight reference sources (2 m towards
+#: the corners) is within RT60_TOLERANCE (1 %) of the target. Sources elsewhere (random
+#: directions, 1-2.5 m) measured a median within 6 % of the target and single sources within
+#: 12 % in the rooms below: in a shoebox the decay depends on the source position.
+RT60_MEDIAN_TOLERANCE = 0.07
+RT60_SPREAD = 0.15
 
 
 def random_sources(room, n, seed):
@@ -59,8 +61,31 @@ def test_schroeder_fit_agrees_with_pyroomacoustics_own_measure():
 
 @pytest.mark.parametrize("room", TRAIN_ROOMS[::2] + TEST_ROOMS, ids=lambda r: r.name)
 def test_measured_rt60_matches_the_target(room):
-    measured = [measure_rt60(foa_rir(room, s, fs=FS), FS) for s in random_sources(room, 4, 1)]
+    measured = [measure_rt60(foa_rir(room, s, fs=FS), FS) for s in random_sources(room, 8, 1)]
+    assert abs(np.median(measured) / room.rt60 - 1) < RT60_MEDIAN_TOLERANCE, (room.rt60, measured)
     assert np.allclose(measured, room.rt60, rtol=RT60_SPREAD), (room.rt60, measured)
+
+
+def test_the_calibration_hits_the_target_on_its_own_sources():
+    room = TEST_ROOMS[1]
+    t30 = [measure_rt60(foa_rir(room, s, fs=8000), 8000) for s in room.reference_sources()]
+    assert abs(np.median(t30) / room.rt60 - 1) < RT60_TOLERANCE
+
+
+def test_the_high_pass_removes_the_offset_the_images_pile_up_in_w():
+    # a field of plane waves carries as much energy in X, Y, Z together as in W (SN3D);
+    # without the 10 Hz high-pass W's late, all-positive image sum would dwarf the dipoles
+    room = TEST_ROOMS[0]
+    src = room.reference_source()
+    h = foa_rir(room, src, fs=FS)
+    assert np.sum(h[1:] ** 2) / np.sum(h[0] ** 2) == pytest.approx(1.0, abs=0.15)
+    images, _, damping = image_sources(room, src)
+    r = np.linalg.norm(images - room.array_pos, axis=1)
+    keep = r < complete_radius(room)
+    delay = np.round((r[keep] - r.min()) / 343.0 * FS).astype(int)
+    w_raw = np.bincount(delay, weights=damping[keep] / damping[np.argmin(r)] * r.min() / r[keep])
+    assert np.sum(w_raw**2) > 2 * np.sum(h[0] ** 2)  # the unfiltered W: far more energy
+
 
 
 def test_sabine_absorption_overshoots_the_target_in_a_shoebox():
@@ -72,9 +97,9 @@ def test_sabine_absorption_overshoots_the_target_in_a_shoebox():
     assert sabine_rt60(room.dims, alpha) == pytest.approx(room.rt60)
     src = room.reference_source()
     uncorrected = measure_rt60(foa_rir(room, src, fs=FS, alpha=alpha), FS)
-    assert uncorrected > 1.15 * room.rt60
+    assert uncorrected > 1.05 * room.rt60
     assert room.alpha > alpha
-    assert abs(measure_rt60(foa_rir(room, src, fs=FS), FS) / room.rt60 - 1) < 2 * RT60_TOLERANCE
+    assert abs(measure_rt60(foa_rir(room, src, fs=FS), FS) / room.rt60 - 1) < RT60_MEDIAN_TOLERANCE
 
 
 def test_the_old_rooms_walls_imply_a_shorter_decay_than_its_stated_rt60():
@@ -118,7 +143,7 @@ def test_direct_sound_is_sample_zero_with_the_foa_gains_of_the_source():
     src = np.asarray(room.array_pos) + np.array([0.8, -0.6, 0.4])
     h = foa_rir(room, src, fs=48000)  # at 48 kHz no reflection shares the direct sample
     az, el = unit_to_direction(src - room.array_pos)
-    np.testing.assert_allclose(h[:, 0], foa_gains(az, el), atol=1e-12)
+    np.testing.assert_allclose(h[:, 0], foa_gains(az, el), atol=1e-12)  # the high-pass's first tap is undone
     assert h.shape[0] == 4 and np.all(np.abs(h[0, 1:]) < 1)
 
 
