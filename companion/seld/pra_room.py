@@ -23,12 +23,12 @@ orders of reflections and glues on a synthetic tail whose decay time is a free p
 Sabine's formula assumes a diffuse field. A shoebox whose walls all absorb alike, with
 specular reflections, is not one: paths nearly parallel to a wall meet few walls and decay
 slowly, so the measured decay (:mod:`companion.seld.decay`, T30) is up to about a quarter
-longer than Sabine's (as it is for pyroomacoustics' own responses). ``PraRoom`` therefore corrects ``alpha`` (step 1b): it scales Sabine's
-absorption by measured / target RT60 (the median T30 over eight reference sources, one
-towards each corner) until the two agree within ``RT60_TOLERANCE``, and keeps Sabine's image
-order for the target. Single sources still differ from the median by several per cent: the
-decay of a non-diffuse room depends on where the source is. ``sabine_alpha`` and
-``alpha`` are both reported, so the correction is visible.
+longer than Sabine's (as it is for pyroomacoustics' own responses). ``PraRoom`` therefore
+corrects ``alpha`` (step 1b): it scales Sabine's absorption by measured / target RT60 (the
+median T30 over eight reference sources, one towards each corner) until the two agree within
+``RT60_TOLERANCE``, and keeps Sabine's image order for the target. Single sources still differ
+from the median by several per cent: the decay of a non-diffuse room depends on where the
+source is. ``sabine_alpha`` and ``alpha`` are both reported, so the correction is visible.
 
 Only images inside the sphere around the array that the image order covers completely
 (:func:`complete_radius`) are kept, so the response ends cleanly instead of thinning out. As in
@@ -51,7 +51,7 @@ SPEED_OF_SOUND = 343.0  # m/s: pyroomacoustics' default, and room.SPEED_OF_SOUND
 
 #: Cut-off of the high-pass (step 4 above): pyroomacoustics' default ``rir_hpf_fc``.
 HIGHPASS_HZ = 10.0
-#: Relative error of the measured T30 (reference source) that the absorption correction accepts.
+#: Relative error of the median T30 of the reference sources that the absorption correction accepts.
 RT60_TOLERANCE = 0.01
 #: Sample rate of the calibration responses (the decay does not depend on it, a fixed one
 #: makes a room's absorption the same whatever the scenes' rate).
