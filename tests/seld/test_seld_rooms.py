@@ -233,3 +233,24 @@ def test_our_w_decays_as_pyroomacoustics_own_response_does():
     stop = start + int((complete_radius(room) - r_direct) / 343.0 * fs)
     theirs = measure_rt60(sim.rir[0][0][start - 3 : stop], fs)
     assert measure_rt60(foa_rir(room, src, fs=fs), fs) == pytest.approx(theirs, rel=0.03)
+
+
+def test_echogram_fit_line_runs_through_its_range_and_plots():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from companion.seld.plots import plot_doa_map, plot_echogram
+
+    room = TEST_ROOMS[1]
+    e = prepare_echogram(foa_rir(room, room.reference_source(), fs=FS), FS, method="T20")
+    inside = (e.edc_db <= e.fit_db[0]) & (e.edc_db >= e.fit_db[1])
+    residual = e.edc_db[inside] - (e.intercept_db + e.slope_db_per_s * e.t[inside])
+    assert e.method == "T20" and np.max(np.abs(residual)) < 3.0  # dB: a straight decay
+    assert e.rt60 == pytest.approx(-60 / e.slope_db_per_s)
+    ax = plot_echogram(e)
+    assert len(ax.lines) == 3
+    sed = np.zeros((5, 2), bool)
+    sed[:, 0] = True
+    doa = np.zeros((5, 2, 3))
+    doa[:, 0] = [1.0, 0.0, 0.0]
+    assert plot_doa_map(sed, doa, sed, doa).get_xlabel() == "azimuth (deg)"
