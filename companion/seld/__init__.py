@@ -3,11 +3,14 @@
 
 Modules, in the order the chapter uses them: :mod:`~companion.seld.foa` (Ambisonics
 encoding and directions), :mod:`~companion.seld.sounds` (synthetic sound classes),
-:mod:`~companion.seld.room` (image-source shoebox room), :mod:`~companion.seld.scenes`
+:mod:`~companion.seld.room` (image-source shoebox room), :mod:`~companion.seld.pra_room`
+(pyroomacoustics rooms with a measured RT60), :mod:`~companion.seld.decay` (Schroeder
+integration, T20/T30), :mod:`~companion.seld.scenes`
 (events, overlap, labels), :mod:`~companion.seld.features` (STFT magnitude and phase),
 :mod:`~companion.seld.data`, :mod:`~companion.seld.model`, :mod:`~companion.seld.losses`,
 :mod:`~companion.seld.train`, :mod:`~companion.seld.metrics`, :mod:`~companion.seld.baseline`
-(intensity-vector DOA) and :mod:`~companion.seld.experiments` (the command line).
+(intensity-vector DOA), :mod:`~companion.seld.music` (MUSIC DOA) and
+:mod:`~companion.seld.experiments` (the command line).
 """
 
 from companion.seld.foa import angular_distance, direction_to_unit, foa_encode, unit_to_direction

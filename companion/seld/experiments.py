@@ -30,6 +30,7 @@ from companion.seeding import seed_everything
 from companion.seld.data import SeldData, scenes_to_data
 from companion.seld.features import FeatureScaler
 from companion.seld.model import SELDnet, SELDnetConfig
+from companion.seld.pra_room import TEST_ROOMS, TRAIN_ROOMS
 from companion.seld.scenes import SceneConfig, make_scenes
 from companion.seld.train import fit, save_checkpoint
 
@@ -51,16 +52,23 @@ def asset(name: str) -> Path:
     return path
 
 
+#: The rooms a condition may name: ``reverberant`` is the committed checkpoints' ShoeboxRoom,
+#: ``trainrooms`` and ``testrooms`` the disjoint pyroomacoustics sets of :mod:`companion.seld.pra_room`.
+ROOM_CONDITIONS = {"anechoic": None, "reverberant": None, "trainrooms": TRAIN_ROOMS, "testrooms": TEST_ROOMS}
+
+
 def scene_config(condition: str, base: SceneConfig = SceneConfig()) -> SceneConfig:
-    """``'ov2-reverberant'`` -> the scene config of that condition."""
+    """``'ov2-reverberant'`` -> the scene config of that condition (rooms: ``ROOM_CONDITIONS``)."""
+    hint = f"like 'ov1-anechoic' or 'ov3-reverberant', with a room in {sorted(ROOM_CONDITIONS)}"
     try:
         ov, room = condition.split("-")
         overlap = int(ov.removeprefix("ov"))
     except ValueError:
-        raise ValueError(f"condition {condition!r} is not like 'ov1-anechoic' or 'ov3-reverberant'") from None
-    if room not in ("anechoic", "reverberant") or not ov.startswith("ov"):
-        raise ValueError(f"condition {condition!r} is not like 'ov1-anechoic' or 'ov3-reverberant'")
-    return replace(base, overlap=overlap, reverberant=room == "reverberant")
+        raise ValueError(f"condition {condition!r} is not {hint}") from None
+    if room not in ROOM_CONDITIONS or not ov.startswith("ov"):
+        raise ValueError(f"condition {condition!r} is not {hint}")
+    config = replace(base, overlap=overlap, reverberant=room != "anechoic")
+    return replace(config, room=ROOM_CONDITIONS[room]) if ROOM_CONDITIONS[room] else config
 
 
 def mixed_data(conditions, n_scenes: int, seed: int, scaler: FeatureScaler | None, *, phase: str = "absolute") -> tuple[SeldData, FeatureScaler]:

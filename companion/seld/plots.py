@@ -66,3 +66,42 @@ def plot_tracks(sed, doa, fps: float, axes=None, *, pred_sed=None, pred_doa=None
     axes[1].set(ylabel="azimuth (deg)", ylim=(-190, 190))
     axes[2].set(ylabel="elevation (deg)", ylim=(-70, 60), xlabel="time (s)")
     return axes
+
+
+def plot_echogram(echogram, ax=None, *, seconds: float | None = None):
+    """Energy of a response in dB against time (grey), its Schroeder curve (black) and the
+    decay line fitted over ``echogram.fit_db`` (red, dashed), from :func:`companion.seld.decay.prepare_echogram`."""
+    ax = ax or plt.subplots(figsize=(6.4, 3.0))[1]
+    e = echogram
+    n = e.t.size if seconds is None else int(np.searchsorted(e.t, seconds))
+    finite = np.isfinite(e.energy_db[:n])
+    ax.plot(e.t[:n][finite], e.energy_db[:n][finite], color="0.7", lw=0.6, label="energy $h^2$")
+    ax.plot(e.t[:n], e.edc_db[:n], color=COLORS["black"], lw=1.5, label="Schroeder curve")
+    fit_t = e.t[(e.edc_db >= e.fit_db[1] - 15) & (e.t <= e.t[n - 1])]
+    ax.plot(fit_t, e.intercept_db + e.slope_db_per_s * fit_t, "--", color=COLORS["red"],
+            label=f"{e.method} fit: RT60 {e.rt60:.2f} s")
+    ax.axhspan(e.fit_db[1], e.fit_db[0], color=COLORS["red"], alpha=0.08, lw=0)
+    ax.set(xlabel="time after the direct sound (s)", ylabel="dB", ylim=(-80, 5))
+    ax.legend(loc="upper right", fontsize=8)
+    return ax
+
+
+def plot_doa_map(ref_sed, ref_doa, pred_sed, pred_doa, ax=None, *, class_names=None):
+    """Reference (open circles) and predicted (dots) directions of every active frame on an
+    azimuth-elevation plane, one colour per class. ``sed (T, K)``, ``doa (T, K, 3)``."""
+    ax = ax or plt.subplots(figsize=(6.4, 3.2))[1]
+    palette = list(COLORS.values())
+    K = ref_sed.shape[1]
+    for k in range(K):
+        ref_on, on = ref_sed[:, k] > 0.5, pred_sed[:, k] > 0.5
+        if not (ref_on.any() or on.any()):
+            continue
+        colour = palette[k % len(palette)]
+        az, el = unit_to_direction(ref_doa[ref_on, k])
+        ax.scatter(az, el, s=90, facecolors="none", edgecolors=colour, lw=1.0)
+        paz, pel = unit_to_direction(pred_doa[on, k])
+        name = class_names[k] if class_names is not None else str(k)
+        ax.scatter(paz, pel, s=6, color=colour, label=name)
+    ax.set(xlim=(-185, 185), ylim=(-95, 95), xlabel="azimuth (deg)", ylabel="elevation (deg)")
+    ax.set_xticks([-180, -90, 0, 90, 180])
+    return ax

@@ -7,6 +7,10 @@ A scene is built in three steps:
    time get different classes (SELDnet predicts one direction per class) and different directions.
 2. ``render_scene``: each event's sound is encoded into FOA, as a plane wave (anechoic) or
    through a shoebox-room impulse response (reverberant), then diffuse noise is added at ``snr_db``.
+   The room is the chapter's :class:`~companion.seld.room.ShoeboxRoom` (the default, on which
+   the committed checkpoints were trained), a pyroomacoustics
+   :class:`~companion.seld.pra_room.PraRoom`, or a tuple of ``PraRoom`` from which each scene
+   draws one (so a training and a test config can hold disjoint rooms).
 3. ``frame_labels``: activity ``(frames, classes)`` and unit DOA vectors ``(frames, classes, 3)``
    at the label frame rate ``fs / hop``; a frame is active when its centre lies inside the event.
 """
@@ -20,6 +24,8 @@ from scipy.signal import fftconvolve
 
 from companion.seeding import as_generator
 from companion.seld.foa import AZIMUTHS_DEG, ELEVATIONS_DEG, check_direction, direction_to_unit, foa_encode
+from companion.seld.pra_room import PraRoom
+from companion.seld.pra_room import foa_rir as pra_foa_rir
 from companion.seld.room import ShoeboxRoom, foa_rir
 from companion.seld.sounds import CLASSES, make_sound
 
@@ -48,7 +54,8 @@ class SceneConfig:
     overlap: int = 1  # ov1/ov2/ov3: the most events sounding at once
     snr_db: float = 30.0  # the paper's data sets are at 30 dB
     reverberant: bool = False
-    room: ShoeboxRoom = field(default_factory=ShoeboxRoom)
+    # ShoeboxRoom (the checkpoints' room), a PraRoom, or a tuple of PraRoom drawn per scene
+    room: ShoeboxRoom | PraRoom | tuple[PraRoom, ...] = field(default_factory=ShoeboxRoom)
     event_seconds: tuple[float, float] = (0.5, 1.5)
     gap_seconds: tuple[float, float] = (0.1, 0.6)
     level_db: tuple[float, float] = (-6.0, 0.0)  # per-event level spread
@@ -68,6 +75,18 @@ class SceneConfig:
         _check_range("level_db", self.level_db, fix="per-event level in dB re full scale, e.g. (-6.0, 0.0)")
         _check_range("distance_m", self.distance_m, low=0.0, strict_low=True,
                      fix="source distance in m, e.g. (1.0, 2.5); it must be > 0")
+        rooms = self.room if isinstance(self.room, tuple) else (self.room,)
+        bad = [r for r in rooms if not isinstance(r, (ShoeboxRoom, PraRoom))]
+        if not rooms or bad or (isinstance(self.room, tuple) and not all(isinstance(r, PraRoom) for r in rooms)):
+            raise ValueError(
+                f"room must be a ShoeboxRoom, a PraRoom or a non-empty tuple of PraRoom, got {self.room!r}; "
+                "e.g. room=ShoeboxRoom() (the default) or room=companion.seld.pra_room.TEST_ROOMS"
+            )
+
+    @property
+    def rooms(self) -> tuple:
+        """The rooms a reverberant scene may be rendered in (one, or the tuple's)."""
+        return self.room if isinstance(self.room, tuple) else (self.room,)
 
     @property
     def n_samples(self) -> int:
@@ -107,6 +126,7 @@ class Scene:
     sed: np.ndarray  # (frames, classes) bool
     doa: np.ndarray  # (frames, classes, 3) unit vectors, zero where inactive
     config: SceneConfig
+    room: ShoeboxRoom | PraRoom | None = None  # the room it was rendered in (None: anechoic)
 
 
 def _overlapping(events: list[Event], onset: float, offset: float) -> list[Event]:
@@ -167,15 +187,39 @@ def frame_labels(events: list[Event], config: SceneConfig) -> tuple[np.ndarray, 
     return sed, doa
 
 
-def render_scene(events: list[Event], config: SceneConfig, rng, *, fs: int | None = None) -> np.ndarray:
+def draw_room(config: SceneConfig, rng) -> ShoeboxRoom | PraRoom | None:
+    """The room of one scene: ``None`` if anechoic, else ``config.room`` or one of its tuple.
+
+    A single room draws nothing from ``rng`` (so the ShoeboxRoom scenes of the committed
+    checkpoints are unchanged); a tuple draws one index.
+    """
+    if not config.reverberant:
+        return None
+    rooms = config.rooms
+    return rooms[int(as_generator(rng).integers(len(rooms)))] if len(rooms) > 1 else rooms[0]
+
+
+def room_rir(room: ShoeboxRoom | PraRoom, source_pos, *, fs: int, rng) -> np.ndarray:
+    """FOA impulse response ``(4, L)`` of either kind of room, direct sound at sample 0 (gain 1)."""
+    if isinstance(room, PraRoom):
+        return pra_foa_rir(room, source_pos, fs=fs)
+    return foa_rir(room, source_pos, fs=fs, rng=rng)
+
+
+def render_scene(
+    events: list[Event], config: SceneConfig, rng, *, fs: int | None = None, room: ShoeboxRoom | PraRoom | None = None
+) -> np.ndarray:
     """FOA audio ``(4, n_samples)`` of the events plus diffuse noise at ``config.snr_db`` (step 2).
 
     ``fs``, if given, must equal ``config.fs`` (a guard against mixing sample rates).
+    ``room``: the room of a reverberant scene; by default :func:`draw_room` picks it.
     """
     if fs is not None and fs != config.fs:
         raise ValueError(f"sample rate mismatch: got fs={fs} Hz but the scene config says {config.fs} Hz")
     check_events(events, config)
     rng = as_generator(rng)
+    if config.reverberant and room is None:
+        room = draw_room(config, rng)
     n = config.n_samples
     audio = np.zeros((4, n))
     powers = []
@@ -186,9 +230,9 @@ def render_scene(events: list[Event], config: SceneConfig, rng, *, fs: int | Non
         powers.append(gain**2)
         if config.reverberant:
             unit = direction_to_unit(e.azimuth, e.elevation)
-            reach = config.room.max_distance(unit)
+            reach = room.max_distance(unit)
             distance = min(rng.uniform(*config.distance_m), reach)
-            h = foa_rir(config.room, np.asarray(config.room.array_pos) + distance * unit, fs=config.fs, rng=rng)
+            h = room_rir(room, np.asarray(room.array_pos) + distance * unit, fs=config.fs, rng=rng)
             wet = fftconvolve(sound[None, :], h, axes=1)[:, : n - start]
             audio[:, start : start + wet.shape[1]] += wet
         else:
@@ -204,9 +248,12 @@ def make_scene(config: SceneConfig, rng) -> Scene:
     """Draw, render and label one scene."""
     rng = as_generator(rng)
     events = draw_events(config, rng)
-    audio = render_scene(events, config, rng)
+    room = draw_room(config, rng)
+    audio = render_scene(events, config, rng, room=room)
     sed, doa = frame_labels(events, config)
-    return Scene(audio=audio.astype(np.float32), events=events, sed=sed, doa=doa.astype(np.float32), config=config)
+    return Scene(
+        audio=audio.astype(np.float32), events=events, sed=sed, doa=doa.astype(np.float32), config=config, room=room
+    )
 
 
 def make_scenes(n_scenes: int, config: SceneConfig, seed: int) -> list[Scene]:
