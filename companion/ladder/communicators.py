@@ -73,6 +73,29 @@ def _compute_span(timeline, name: str) -> Iterator[None]:
         stream_done(device())
 
 
+class CountingCommunicator:
+    """Another communicator, with a count of the all-reduces issued through it and their payload.
+
+    ``n_all_reduces`` counts calls, ``payload_bytes`` the bytes of the tensors handed over (what a
+    rank contributes to each sum, not what a ring sends: ``2 (p - 1) / p`` times that on the wire,
+    which :class:`companion.comm.ModelledLink` counts as ``bytes_sent``). Both say what a forward
+    really issued, so a test can hold them against :func:`companion.ladder.all_reduces_per_forward`.
+    """
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.n_all_reduces = 0
+        self.payload_bytes = 0
+
+    def all_reduce(self, tensor: torch.Tensor, async_op: bool = False, name: str = "all_reduce"):
+        self.n_all_reduces += 1
+        self.payload_bytes += tensor.numel() * tensor.element_size()
+        return self.inner.all_reduce(tensor, async_op=async_op, name=name)
+
+    def compute(self, name: str) -> ContextManager:
+        return self.inner.compute(name)
+
+
 class _FirstUseWork:
     """The handle :meth:`FunctionalCollectives.all_reduce` returns: the sum lands at ``wait``.
 

@@ -8,7 +8,10 @@ from companion.ladder import Decoder
 from companion.ladder.cost_model import (
     latency_for_allreduce_time,
     makespan,
+    parallel_schedule,
+    parallel_speedup,
     schedule,
+    uniform_parallel_time,
     uniform_speedup,
     uniform_times,
 )
@@ -102,3 +105,26 @@ def test_paper_table():
     assert SPEEDUP_70B_TP8[1][0] == 1.308 and len(paper_rows()) == 4
     for row in paper_rows():
         assert 1.0 < row["ladder_nvlink"] < row["bound_nvlink"]
+
+
+def test_parallel_schedule_by_hand_and_closed_form():
+    # two layers of c = 1 per module (2 per layer) and a = 3: L0 [0,2], AR0 [2,5], L1 [5,7], AR1 [7,10]
+    spans = {iv.name: (iv.start_s, iv.end_s) for iv in parallel_schedule([2, 2], [3, 3])}
+    assert spans == {"L0": (0, 2), "AR0": (2, 5), "L1": (5, 7), "AR1": (7, 10)}
+    for c, a, n in [(1.0, 0.0, 2), (1.0, 0.5, 8), (0.5, 3.0, 50)]:
+        played = max(iv.end_s for iv in parallel_schedule([2 * c] * (n // 2), [a] * (n // 2)))
+        assert played == pytest.approx(uniform_parallel_time(c, a, n))
+        # against the standard schedule played out module by module
+        assert parallel_speedup(c, a, n) == pytest.approx(makespan([c] * n, [a] * n, ladder=False) / played)
+
+
+def test_parallel_beats_ladder_only_on_a_slow_link():
+    # (c + a) / (c + a/2) against the Ladder's: equal at a = 2c in the limit; parallel ahead beyond
+    assert parallel_speedup(1.0, 1.0, 10_000) == pytest.approx(4 / 3)
+    assert parallel_speedup(1.0, 2.0, 10_000) == pytest.approx(uniform_speedup(1.0, 2.0, 10_000), rel=1e-3)
+    assert parallel_speedup(1.0, 3.0, 8) > uniform_speedup(1.0, 3.0, 8)
+    assert parallel_speedup(1.0, 0.5, 8) < uniform_speedup(1.0, 0.5, 8)
+    with pytest.raises(ValueError, match="n must be even"):
+        uniform_parallel_time(1.0, 1.0, 3)
+    with pytest.raises(ValueError, match="undefined"):
+        parallel_speedup(0.0, 0.0, 2)
