@@ -138,6 +138,23 @@ def uniform_speedup(c: float, a: float, n: int) -> float:
     return t_std / t_ladder
 
 
+def predicted_step_times(no_comm_step_s: float, allreduce_s: float, n: int) -> dict[str, float]:
+    """Predicted decode-step seconds of each variant from a measured no-communication step.
+
+    ``no_comm_step_s`` is the measured step without communication (the compute of ``n`` modules
+    and the step's overheads), ``allreduce_s`` the link's time ``a`` for one all-reduce. The
+    standard model adds ``n a`` (nothing overlaps), the parallel model ``(n / 2) a`` (one
+    all-reduce per layer, not overlapped either), and the Ladder follows :func:`uniform_times`
+    with ``c = no_comm_step_s / n``, as if the overheads were spread over the modules.
+    """
+    if no_comm_step_s <= 0 or allreduce_s < 0:
+        raise ValueError(f"need no_comm_step_s > 0 and allreduce_s >= 0, got {no_comm_step_s}, {allreduce_s}")
+    c = no_comm_step_s / n
+    t_std, t_ladder = uniform_times(c, allreduce_s, n)
+    return {"standard": t_std, "ladder": t_ladder, "parallel": uniform_parallel_time(c, allreduce_s, n),
+            "no-comm": no_comm_step_s}
+
+
 def latency_for_allreduce_time(target_s: float, nbytes: float, world_size: int, bandwidth_bytes_per_s: float) -> float:
     """The latency ``alpha`` at which a ring all-reduce of ``nbytes`` over ``world_size`` ranks takes ``target_s``.
 

@@ -44,12 +44,14 @@ class SpeedRow:
 @dataclass
 class SpeedResult:
     """Every :class:`SpeedRow`, one decode step's spans per variant (for a Gantt chart), and the
-    calibration: ``module_compute_s`` (the ``c`` the ranks measured) and the ``links`` they used."""
+    calibration: ``module_compute_s`` (the ``c`` the ranks measured) and the ``links`` they used;
+    ``steps`` keeps every decode step's time, repeats concatenated, for pooling several runs."""
 
     rows: list[SpeedRow]
     spans: dict = field(default_factory=dict)
     module_compute_s: float = 0.0
     links: dict = field(default_factory=dict)
+    steps: dict = field(default_factory=dict)  # (setting, batch, variant) -> slowest-rank decode step times (s)
 
     def get(self, setting: str, variant: str, batch_size: int) -> SpeedRow:
         for row in self.rows:
@@ -117,12 +119,14 @@ def measure_speed(
                 old = steps.setdefault(key, {}).get(rep, [0.0] * len(step_s[v]))
                 steps[key][rep] = [max(x, y) for x, y in zip(old, step_s[v])]
     rows = []
+    all_steps = {}
     for name, b in cases:
         std_prefill = np.array([prefill[(name, b, "standard")][r] for r in range(repeats)])
         std_steps = np.concatenate([steps[(name, b, "standard")][r] for r in range(repeats)])
         for v in variants:
             v_prefill = np.array([prefill[(name, b, v)][r] for r in range(repeats)])
             v_steps = np.concatenate([steps[(name, b, v)][r] for r in range(repeats)])
+            all_steps[(name, b, v)] = v_steps
             ratios = std_steps / v_steps
             q1, q3 = np.quantile(ratios, [0.25, 0.75])
             rows.append(SpeedRow(
@@ -135,5 +139,5 @@ def measure_speed(
             ))
     spans = {v: [s for res in results for s in res["spans"].get(v, [])] for v in variants}
     return SpeedResult(rows, spans if gantt_setting is not None else {}, results[0]["module_compute_s"],
-                       results[0]["links"])
+                       results[0]["links"], all_steps)
 

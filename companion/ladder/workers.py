@@ -17,7 +17,7 @@ import torch.distributed as dist
 
 from companion import comm
 from companion.comm.device_timing import stream_done
-from companion.ladder.communicators import CountingCommunicator, NoCommunication
+from companion.ladder.communicators import CountingCommunicator, DelayOnlyLink, NoCommunication
 from companion.ladder.cost_model import latency_for_allreduce_time
 from companion.ladder.model import Decoder, KVCache
 from companion.ladder.sharding import shard_model
@@ -45,10 +45,17 @@ class LinkPerCompute:
     no-communication decode step, the slowest rank's value), then model a link of bandwidth
     ``gbit_per_s`` whose latency makes that all-reduce last ``a = ratio * c``. Calibrating in the
     timed processes themselves keeps ``a / c`` what it says on a busy, shared machine.
+
+    ``real_collective``: with ``False`` the ranks do not communicate at all under the modelled
+    link (:class:`~companion.ladder.communicators.DelayOnlyLink`): the partial sums stay partial,
+    as with no communication, and each all-reduce completes exactly at the modelled time. On a loaded machine a real gloo
+    round trip costs about a module's compute by itself and adds to the modelled time, so only
+    this way does ``a / c`` mean the same on any machine; the outputs are then meaningless.
     """
 
     ratio: float
     gbit_per_s: float = 10.0
+    real_collective: bool = True
 
     def __post_init__(self) -> None:
         if not self.ratio > 0 or not self.gbit_per_s > 0:
@@ -172,15 +179,14 @@ def speed_worker(
     timeline = comm.Timeline(rank)
     c = _module_compute_s(shards, prompts[batch_sizes[0]], n_new, timeline)
     nbytes = batch_sizes[0] * cfg.d_model * 4  # one decode step's fp32 activations
-    settings = {
-        name: comm.Link(latency_for_allreduce_time(link.ratio * c, nbytes, world_size,
-                                                   link.gbit_per_s * comm.BYTES_PER_S_PER_GBPS),
-                        link.gbit_per_s * comm.BYTES_PER_S_PER_GBPS)
-        if isinstance(link, LinkPerCompute) else link
-        for name, link in settings.items()
-    }
+    modelled_only = {name for name, link in settings.items()
+                     if isinstance(link, LinkPerCompute) and not link.real_collective}
+    settings = {name: _calibrated(link, c, nbytes, world_size) if isinstance(link, LinkPerCompute)
+                else link for name, link in settings.items()}
     nets = {
-        name: NoCommunication(timeline) if link == FREE_NETWORK else comm.ModelledLink(link, timeline=timeline)
+        name: NoCommunication(timeline) if link == FREE_NETWORK
+        else DelayOnlyLink(link, world_size, timeline) if name in modelled_only
+        else comm.ModelledLink(link, timeline=timeline)
         for name, link in settings.items()
     }
     timed = {v: shards[v] for v in variants}
@@ -197,6 +203,12 @@ def speed_worker(
         for v in variants:
             spans[v] = _one_decode_step_spans(shards[v], prompts[batch_sizes[0]], nets[gantt_setting], v, timeline)
     return {"times": times, "spans": spans, "module_compute_s": c, "links": settings}
+
+
+def _calibrated(link: LinkPerCompute, c: float, nbytes: int, world_size: int) -> comm.Link:
+    """The modelled link of ``link`` once ``c`` is measured: a ring over ``world_size`` ranks."""
+    bandwidth = link.gbit_per_s * comm.BYTES_PER_S_PER_GBPS
+    return comm.Link(latency_for_allreduce_time(link.ratio * c, nbytes, world_size, bandwidth), bandwidth)
 
 
 @torch.no_grad()
