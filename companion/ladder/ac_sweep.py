@@ -58,6 +58,21 @@ def config(settings: dict = SETTINGS) -> lm.GPTConfig:
                         n_heads=settings["n_heads"])
 
 
+def load(path: Path = RESULTS) -> dict:
+    """The stored sweep (written by :func:`main`)."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path} does not exist; run python -m companion.ladder.ac_sweep to write it")
+    return json.loads(Path(path).read_text())
+
+
+def effective_ratio(standard_step_s: float, no_comm_step_s: float) -> float:
+    """The ``a / c`` a run really had: the standard step's excess over the no-communication step
+    per all-reduce, over the no-communication step per module (``n`` cancels)."""
+    if not no_comm_step_s > 0:
+        raise ValueError(f"no_comm_step_s must be > 0, got {no_comm_step_s}")
+    return (standard_step_s - no_comm_step_s) / no_comm_step_s
+
+
 def _notch(x: np.ndarray) -> float:
     q1, q3 = np.quantile(x, [0.25, 0.75])
     return float(1.58 * (q3 - q1) / np.sqrt(len(x)))
@@ -107,7 +122,7 @@ def sweep(ratios=RATIOS, settings: dict = SETTINGS, *, timeout_s: float = 600.0)
         # the ratio the run really had: the standard step's excess over no-comm, per all-reduce,
         # over the no-comm step per module (both from the judged runs themselves)
         t_std, t_nc = row["variants"]["standard"]["median_step_s"], row["variants"]["no-comm"]["median_step_s"]
-        row["effective_ratio"] = (t_std - t_nc) / t_nc
+        row["effective_ratio"] = effective_ratio(t_std, t_nc)
         rows.append(row)
     return {"settings": dict(settings), "ratios": list(ratios), "n_modules": n_modules, "rows": rows,
             "load_average_per_launch": [load for _, load in launches],
