@@ -27,6 +27,10 @@ SPEEDUP_70B_TP8 = {
 #: tokens/s at batch 1, TP 8, NVLink on: standard, Ladder, parallel blocks, no-communication upper bound
 TOKENS_PER_S_70B_BS1 = {"standard": 77.39, "ladder": 101.22, "parallel": 94.22, "no-comm": 110.59}
 
+#: Layers of the Llama-3-70B shapes the speed-ups were measured on (the repository's
+#: ``transformer_configs["llama-3-70b"]``): 2 modules each, one all-reduce per module.
+LAYERS_70B = 80
+
 #: batch size -> (parallel blocks / standard with NVLink, parallel / standard without), same file
 PARALLEL_SPEEDUP_70B_TP8 = {
     1: (1.217, 1.401),
@@ -73,6 +77,7 @@ STATUS = {
     "SPEEDUP_70B_TP8": "primary (authors' repository, tools/plot-70b.py; ratios computed by us)",
     "TOKENS_PER_S_70B_BS1": "primary (authors' repository, tools/plot-70b.py)",
     "PARALLEL_SPEEDUP_70B_TP8": "primary (authors' repository, tools/plot-70b.py; ratios computed by us)",
+    "LAYERS_70B": "primary (authors' repository, gpt_fast/gpt_parallel_TP.py transformer_configs)",
     "PARALLEL_QUALITY_3B": "primary (authors' blog post, not the paper)",
     "PRETRAINING": "secondary (two summaries of the ICML PDF; a third disagrees on one number)",
     "CONVERSION_8B": "secondary (two summaries of the ICML PDF)",
