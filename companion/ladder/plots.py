@@ -87,7 +87,7 @@ def plot_ac_sweep(sweep: dict, live: dict | None = None, ax=None):
     if ax is None:
         _, ax = plt.subplots()
     n = sweep["n_modules"]
-    grid = np.geomspace(0.4, 3.5, 60)
+    grid = np.geomspace(0.4, 5.0, 60)
     colors = {"ladder": COLORS["blue"], "parallel": COLORS["orange"]}
     model = {"ladder": lambda r: uniform_speedup(1.0, r, n), "parallel": lambda r: parallel_speedup(1.0, r, n)}
     for v, color in colors.items():
@@ -102,8 +102,10 @@ def plot_ac_sweep(sweep: dict, live: dict | None = None, ax=None):
                         label=f"{v} (this run)")
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xscale("log")
+    ax.set_xlim(grid[0], grid[-1])
     ax.set_xticks([0.5, 0.67, 1, 2, 3])
     ax.set_xticklabels(["0.5", "0.67", "1", "2", "3"])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set_xlabel("all-reduce time / module compute time, a / c")
     ax.set_ylabel("decode speed-up over standard")
     ax.legend(fontsize=8)
