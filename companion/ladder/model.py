@@ -6,16 +6,12 @@ Number the sublayers attention, MLP, attention, MLP, ... as modules ``j = 0 .. 2
 - standard:  ``x_{j+1} = x_j + AR(h_j(x_j))``     (module j reads everything before it);
 - Ladder:    ``x_{j+1} = x_j + AR(h_j(x_{j-1}))`` (module j reads the stream without module j-1).
 
-A third form is the *parallel* block of GPT-J and PaLM (Wang and Komatsuzaki, 2021; Chowdhery et
-al., 2022), the Ladder paper's other baseline: both modules of layer ``i`` read the same normed
-stream and their outputs are summed,
+The Ladder paper's other baseline, the *parallel* block of GPT-J and PaLM, sums both modules of
+layer ``i`` read from the same normed stream (one norm, ``ln_1``, as in the authors'
+``gpt_parallel_TP.py``; ``ln_2`` stays in the state dict, unused, so one set of weights serves
+all three forms), so a rank adds its two partial sums before one all-reduce per layer:
 
-- parallel:  ``x_{i+1} = x_i + AR(attn_i(ln_1(x_i)) + mlp_i(ln_1(x_i)))`` (layer i, one norm),
-
-so a rank adds its two partial sums *before* communicating and a layer needs one all-reduce, not
-two. It is a different function again: the MLP never sees its own layer's attention. As in the
-authors' ``gpt_parallel_TP.py`` one norm (``ln_1``) feeds both modules; ``ln_2`` stays in the
-state dict, unused, so that one set of weights serves all three forms.
+- parallel:  ``x_{i+1} = x_i + AR(attn_i(ln_1(x_i)) + mlp_i(ln_1(x_i)))``.
 
 One loop implements standard and Ladder. Outputs whose all-reduce is in flight wait in a queue; before module ``j``
 runs, the queue is drained down to ``keep_j`` entries: 0 for a standard module, 1 for a Ladder module,
