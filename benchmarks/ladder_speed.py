@@ -1,4 +1,4 @@
-"""Standard vs Ladder vs no-communication decoding throughput, tensor-parallel on local processes.
+"""Standard vs Ladder vs parallel-block vs no-communication decoding throughput, tensor-parallel on local processes.
 
 Run by hand (never timed in tests), e.g.::
 
@@ -35,13 +35,14 @@ def main() -> None:
     settings.update({f"{lat:g} us": comm.Link.from_gbps(lat * 1e-6, args.gbps) for lat in args.latency_us})
     result = measure_speed(cfg, settings, tp_size=args.tp, batch_sizes=tuple(args.batch), prompt_len=16,
                            n_new=args.n_new, repeats=args.repeats, timeout_s=600)
-    print(f"{'setting':>12} {'batch':>5} {'std tok/s':>10} {'ladder':>8} {'no-comm':>8} "
-          f"{'ladder x':>9} {'no-comm x':>9}")
+    print(f"{'setting':>12} {'batch':>5} {'std tok/s':>10} {'ladder':>8} {'parallel':>8} {'no-comm':>8} "
+          f"{'ladder x':>9} {'parallel x':>10} {'no-comm x':>9}")
     for name in settings:
         for b in args.batch:
-            std, lad, free = (result.get(name, v, b) for v in ("standard", "ladder", "no-comm"))
+            std, lad, par, free = (result.get(name, v, b) for v in ("standard", "ladder", "parallel", "no-comm"))
             print(f"{name:>12} {b:>5} {std.decode_tokens_per_s:>10.1f} {lad.decode_tokens_per_s:>8.1f} "
-                  f"{free.decode_tokens_per_s:>8.1f} {lad.decode_speedup:>9.2f} {free.decode_speedup:>9.2f}")
+                  f"{par.decode_tokens_per_s:>8.1f} {free.decode_tokens_per_s:>8.1f} {lad.decode_speedup:>9.2f} "
+                  f"{par.decode_speedup:>10.2f} {free.decode_speedup:>9.2f}")
 
 
 if __name__ == "__main__":

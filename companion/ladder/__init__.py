@@ -1,7 +1,7 @@
 """Ladder Residual: change the model so that tensor-parallel communication overlaps compute.
 
 - :mod:`~companion.ladder.model` -- :class:`Decoder`, one forward for the standard and the Ladder
-  residual stream, on one rank or a tensor-parallel shard;
+  residual stream and for parallel (GPT-J / PaLM) blocks, on one rank or a tensor-parallel shard;
 - :mod:`~companion.ladder.sharding` -- Megatron column/row sharding of its weights and back;
 - :mod:`~companion.ladder.communicators` -- the all-reduce interface, the no-communication one and
   the one on PyTorch's functional collectives (waited at first use);
@@ -10,7 +10,7 @@
 """
 
 from companion.ladder.communicators import FunctionalCollectives, NoCommunication
-from companion.ladder.model import Decoder, KVCache, reads_stale_stream
+from companion.ladder.model import Decoder, KVCache, all_reduces_per_forward, reads_stale_stream
 from companion.ladder.sharding import (
     TP_PLAN,
     gather_model,
@@ -23,6 +23,7 @@ __all__ = [
     "Decoder",
     "KVCache",
     "reads_stale_stream",
+    "all_reduces_per_forward",
     "NoCommunication",
     "FunctionalCollectives",
     "TP_PLAN",

@@ -12,6 +12,15 @@ For equal modules (``c_j = c``, ``a_j = a``, ``n`` modules) the schedule gives
     T_standard = n (c + a)        T_ladder = c + a + (n - 1) max(c, a),
 
 so the Ladder speed-up tends to ``(c + a) / max(c, a) <= 2`` as ``n`` grows.
+
+A parallel block (GPT-J / PaLM) fuses the two modules of a layer: it computes both (``2c``), then
+issues one all-reduce of the same size (``a``), waited on before the next layer starts. Nothing
+overlaps, but there are half as many all-reduces:
+
+    T_parallel = (n / 2) (2 c + a) = n c + (n / 2) a,
+
+a speed-up over standard of ``(c + a) / (c + a / 2)``, which tends to 2 as ``a / c`` grows, where
+the Ladder's tends to 1: a link-bound model gains more from sending less than from hiding it.
 """
 
 from __future__ import annotations
@@ -76,6 +85,42 @@ def makespan(compute_s: Sequence[float], comm_s: Sequence[float], *, ladder: boo
     return max(iv.end_s for iv in schedule(compute_s, comm_s, ladder=ladder))
 
 
+def parallel_schedule(layer_compute_s: Sequence[float], layer_comm_s: Sequence[float]) -> list[Interval]:
+    """The schedule of parallel blocks: layer ``i`` computes ``layer_compute_s[i]`` (both modules),
+    then its one all-reduce takes ``layer_comm_s[i]``; layer ``i + 1`` starts once it has landed.
+
+    Played out on the same event model as :func:`schedule`; intervals ``L0, AR0, L1, AR1, ...``.
+    """
+    _check_times(layer_compute_s, layer_comm_s)
+    sched = Schedule(1)
+    reduces: list[int] = []
+    for i, (c, a) in enumerate(zip(layer_compute_s, layer_comm_s)):
+        # 1. The layer's input is the stream after the previous layer's all-reduce.
+        compute = sched.compute(0, c, after=reduces[-1:], name=f"L{i}")
+        # 2. One all-reduce carries the sum of the attention's and the MLP's partial outputs.
+        reduces.append(sched.collective([0], a, after=[compute], name=f"AR{i}"))
+    run = sched.run()
+    return [Interval(op.name, "compute" if op.kind == "compute" else "comm", start, end)
+            for op, start, end in zip(run.ops, run.start_s, run.end_s)]
+
+
+def uniform_parallel_time(c: float, a: float, n: int) -> float:
+    """Closed form ``T_parallel = n c + (n / 2) a`` for ``n`` (even) equal modules; see the module docstring."""
+    if n < 2 or n % 2:
+        raise ValueError(f"parallel blocks pair the modules of a layer: n must be even and >= 2, got n={n}")
+    if c < 0 or a < 0:
+        raise ValueError(f"compute c={c} and comm a={a} must be >= 0 seconds")
+    return n * c + (n // 2) * a
+
+
+def parallel_speedup(c: float, a: float, n: int) -> float:
+    """``T_standard / T_parallel`` for ``n`` equal modules of compute ``c`` and all-reduce ``a`` seconds."""
+    t_par = uniform_parallel_time(c, a, n)
+    if t_par == 0:
+        raise ValueError("c = a = 0: both schedules take no time and the speed-up is undefined")
+    return uniform_times(c, a, n)[0] / t_par
+
+
 def uniform_times(c: float, a: float, n: int) -> tuple[float, float]:
     """Closed forms ``(T_standard, T_ladder)`` for ``n`` equal modules; see the module docstring."""
     if n < 1:
@@ -91,6 +136,23 @@ def uniform_speedup(c: float, a: float, n: int) -> float:
     if t_ladder == 0:
         raise ValueError("c = a = 0: both schedules take no time and the speed-up is undefined")
     return t_std / t_ladder
+
+
+def predicted_step_times(no_comm_step_s: float, allreduce_s: float, n: int) -> dict[str, float]:
+    """Predicted decode-step seconds of each variant from a measured no-communication step.
+
+    ``no_comm_step_s`` is the measured step without communication (the compute of ``n`` modules
+    and the step's overheads), ``allreduce_s`` the link's time ``a`` for one all-reduce. The
+    standard model adds ``n a`` (nothing overlaps), the parallel model ``(n / 2) a`` (one
+    all-reduce per layer, not overlapped either), and the Ladder follows :func:`uniform_times`
+    with ``c = no_comm_step_s / n``, as if the overheads were spread over the modules.
+    """
+    if no_comm_step_s <= 0 or allreduce_s < 0:
+        raise ValueError(f"need no_comm_step_s > 0 and allreduce_s >= 0, got {no_comm_step_s}, {allreduce_s}")
+    c = no_comm_step_s / n
+    t_std, t_ladder = uniform_times(c, allreduce_s, n)
+    return {"standard": t_std, "ladder": t_ladder, "parallel": uniform_parallel_time(c, allreduce_s, n),
+            "no-comm": no_comm_step_s}
 
 
 def latency_for_allreduce_time(target_s: float, nbytes: float, world_size: int, bandwidth_bytes_per_s: float) -> float:

@@ -1,4 +1,4 @@
-"""A pre-norm decoder whose residual stream is either standard or Ladder, on one rank or a TP shard.
+"""A pre-norm decoder whose residual stream is standard, Ladder or parallel, on one rank or a TP shard.
 
 Number the sublayers attention, MLP, attention, MLP, ... as modules ``j = 0 .. 2L-1`` and write
 ``h_j`` for module ``j`` with its pre-norm, ``AR`` for the tensor-parallel all-reduce. Then
@@ -6,7 +6,14 @@ Number the sublayers attention, MLP, attention, MLP, ... as modules ``j = 0 .. 2
 - standard:  ``x_{j+1} = x_j + AR(h_j(x_j))``     (module j reads everything before it);
 - Ladder:    ``x_{j+1} = x_j + AR(h_j(x_{j-1}))`` (module j reads the stream without module j-1).
 
-One loop implements both. Outputs whose all-reduce is in flight wait in a queue; before module ``j``
+The Ladder paper's other baseline, the *parallel* block of GPT-J and PaLM, sums both modules of
+layer ``i`` read from the same normed stream (one norm, ``ln_1``, as in the authors'
+``gpt_parallel_TP.py``; ``ln_2`` stays in the state dict, unused, so one set of weights serves
+all three forms), so a rank adds its two partial sums before one all-reduce per layer:
+
+- parallel:  ``x_{i+1} = x_i + AR(attn_i(ln_1(x_i)) + mlp_i(ln_1(x_i)))``.
+
+One loop implements standard and Ladder. Outputs whose all-reduce is in flight wait in a queue; before module ``j``
 runs, the queue is drained down to ``keep_j`` entries: 0 for a standard module, 1 for a Ladder module,
 whose input lacks only its predecessor's output. That one entry is the all-reduce that overlaps
 module ``j``'s compute. ``ladder_layers = k`` converts the upper ``k`` layers, as in the authors'
@@ -60,6 +67,29 @@ def reads_stale_stream(module: int, n_layers: int, ladder_layers: int) -> bool:
     first one is a Ladder module.
     """
     return module > 2 * (n_layers - ladder_layers)
+
+
+def check_parallel(ladder_layers: int, parallel: bool) -> bool:
+    """Validate the ``parallel`` flag against ``ladder_layers`` and return it as a bool."""
+    if not isinstance(parallel, bool):
+        raise ValueError(f"parallel must be True or False, got {parallel!r}")
+    if parallel and ladder_layers:
+        raise ValueError(
+            f"parallel=True with ladder_layers={ladder_layers}: a parallel block has no Ladder form; "
+            "pass ladder_layers=0 for the parallel model, or parallel=False for a Ladder one"
+        )
+    return parallel
+
+
+def all_reduces_per_forward(n_layers: int, *, parallel: bool) -> int:
+    """All-reduces one forward issues: ``n_layers`` for parallel blocks, ``2 n_layers`` otherwise.
+
+    The Ladder residual moves its all-reduces, it does not remove any: standard and Ladder issue
+    one per module.
+    """
+    if not isinstance(n_layers, int) or n_layers < 1:
+        raise ValueError(f"n_layers must be a positive int, got {n_layers!r}")
+    return n_layers if parallel else 2 * n_layers
 
 
 @dataclass
@@ -131,7 +161,7 @@ class ShardedBlock(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Token + position embedding, ``n_layers`` blocks, final norm and head; standard or Ladder.
+    """Token + position embedding, ``n_layers`` blocks, final norm and head; standard, Ladder or parallel.
 
     Parameters
     ----------
@@ -140,15 +170,19 @@ class Decoder(nn.Module):
     ladder_layers : int
         How many upper layers use the Ladder residual: 0 is the standard model,
         ``cfg.n_layers`` the full Ladder model ("ladder_layers" in the authors' conversion configs).
+    parallel : bool
+        Parallel blocks (GPT-J / PaLM): attention and MLP read the same normed stream, one
+        all-reduce per layer. Needs ``ladder_layers = 0``.
     tp_size : int
         Tensor-parallel degree; the module holds one rank's shard of the weights.
     """
 
-    def __init__(self, cfg: GPTConfig, *, ladder_layers: int = 0, tp_size: int = 1):
+    def __init__(self, cfg: GPTConfig, *, ladder_layers: int = 0, parallel: bool = False, tp_size: int = 1):
         super().__init__()
         _check_tp(cfg, tp_size)
         self.cfg = cfg
         self.ladder_layers = check_ladder_layers(cfg, ladder_layers)
+        self.parallel = check_parallel(self.ladder_layers, parallel)
         self.tp_size = tp_size
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos_emb = nn.Embedding(cfg.seq_len, cfg.d_model)
@@ -158,17 +192,36 @@ class Decoder(nn.Module):
         self.apply(GPT._init_weights)  # same initialisation as the standard GPT of companion.lm
 
     @classmethod
-    def from_gpt(cls, gpt: GPT, *, ladder_layers: int = 0) -> "Decoder":
+    def from_gpt(cls, gpt: GPT, *, ladder_layers: int = 0, parallel: bool = False) -> "Decoder":
         """A single-rank Decoder with ``gpt``'s weights (copied) and the given residual form."""
-        model = cls(gpt.cfg, ladder_layers=ladder_layers)
+        model = cls(gpt.cfg, ladder_layers=ladder_layers, parallel=parallel)
         model.load_state_dict(gpt.state_dict())
         return model
 
     def with_ladder_layers(self, ladder_layers: int) -> "Decoder":
-        """A copy with the same weights whose upper ``ladder_layers`` layers use the Ladder residual."""
+        """A copy with the same weights whose upper ``ladder_layers`` layers use the Ladder residual.
+
+        The copy has sequential blocks (``parallel=False``) whatever this model has.
+        """
         model = copy.deepcopy(self)
         model.ladder_layers = check_ladder_layers(self.cfg, ladder_layers)
+        model.parallel = False
         return model
+
+    def with_parallel_blocks(self) -> "Decoder":
+        """A copy with the same weights and parallel blocks (GPT-J / PaLM): a third function of them."""
+        model = copy.deepcopy(self)
+        model.ladder_layers, model.parallel = 0, True
+        return model
+
+    @property
+    def architecture(self) -> str:
+        """ "standard", "ladder" (every layer), "hybrid" (upper layers only) or "parallel"."""
+        if self.parallel:
+            return "parallel"
+        if self.ladder_layers == 0:
+            return "standard"
+        return "ladder" if self.ladder_layers == self.cfg.n_layers else "hybrid"
 
     @property
     def n_modules(self) -> int:
@@ -207,6 +260,11 @@ class Decoder(nn.Module):
             raise ValueError(f"position {start + T} exceeds GPTConfig.seq_len={self.cfg.seq_len}")
         pos = torch.arange(start, start + T, device=tokens.device)  # (T,)
         x = self.tok_emb(tokens) + self.pos_emb(pos)  # (B, T, C), replicated on every rank
+        if self.parallel:
+            x = self._parallel_layers(x, comm, cache)
+            if cache is not None:
+                cache.length = start + T
+            return self.head(self.ln_f(x))  # (B, T, vocab)
         in_flight: list = []  # (partial output, work) of modules whose sum is not yet in x
         for j in range(self.n_modules):
             # 1. Drain the queue to what module j may not see: nothing for a standard module,
@@ -228,3 +286,15 @@ class Decoder(nn.Module):
         if cache is not None:
             cache.length = start + T
         return self.head(self.ln_f(x))  # (B, T, vocab)
+
+    def _parallel_layers(self, x: torch.Tensor, comm: Communicator, cache: KVCache | None) -> torch.Tensor:
+        """The residual stream after every parallel block: one summed output, one all-reduce per layer."""
+        for i, block in enumerate(self.blocks):
+            with comm.compute(f"L{i}"):
+                h = block.ln_1(x)  # (B, T, C): both modules read the same normed stream
+                y = block.attn(h, cache, i) + block.mlp(h)  # (B, T, C): the rank's partial sum of both
+            # The next layer reads x + y at once, so the all-reduce is waited on here, unhidden.
+            work = comm.all_reduce(y, async_op=True, name=f"AR L{i}")
+            work.wait()
+            x = x + y
+        return x

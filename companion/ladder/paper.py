@@ -7,6 +7,11 @@ Sources (read in the session's research notes, ``t3-ladder-residual.md`` section
   tokens/s of standard, Ladder and the no-communication upper bound, with NVLink peer-to-peer on
   ("P2P=1") and disabled ("P2P=0", ``NCCL_P2P_DISABLE=1``). Ratios computed from those numbers.
 - The upper bound was reported with P2P on only.
+- The same file's parallel-block ("parallel-attn", GPT-J / PaLM) model, at the same settings.
+- The authors' blog post (Muru Zhang's site, ``blogs/ladder_residual/together_blog.md``) for the
+  one statement on the parallel block's quality; its results tables are images.
+
+:data:`STATUS` says how each constant was checked.
 """
 
 from __future__ import annotations
@@ -19,8 +24,20 @@ SPEEDUP_70B_TP8 = {
     64: (1.155, 1.275, 1.282),
 }
 
-#: tokens/s at batch 1, TP 8, NVLink on: standard, Ladder, no-communication upper bound
-TOKENS_PER_S_70B_BS1 = {"standard": 77.39, "ladder": 101.22, "no-comm": 110.59}
+#: tokens/s at batch 1, TP 8, NVLink on: standard, Ladder, parallel blocks, no-communication upper bound
+TOKENS_PER_S_70B_BS1 = {"standard": 77.39, "ladder": 101.22, "parallel": 94.22, "no-comm": 110.59}
+
+#: Layers of the Llama-3-70B shapes the speed-ups were measured on (the repository's
+#: ``transformer_configs["llama-3-70b"]``): 2 modules each, one all-reduce per module.
+LAYERS_70B = 80
+
+#: batch size -> (parallel blocks / standard with NVLink, parallel / standard without), same file
+PARALLEL_SPEEDUP_70B_TP8 = {
+    1: (1.217, 1.401),
+    4: (1.189, 1.389),
+    16: (1.155, 1.362),
+    64: (1.164, 1.288),
+}
 
 
 def paper_rows() -> list[dict]:
@@ -48,3 +65,27 @@ CONVERSION_8B = {
     "zero_shot": {"avg": 41.65, "gsm8k": 10.54},
     "retrained": {"avg": 57.61, "gsm8k": 86.81},
 }
+
+#: The one statement we have on the parallel block's quality, from the authors' blog (no numbers:
+#: the paper's pretraining table is an image, and no summary we read gives its parallel row).
+PARALLEL_QUALITY_3B = ("The Parallel Transformer has almost the same performance as Ladder "
+                       "Transformer at the 3B scale.")
+
+#: How each constant was checked. "primary": the authors' own repository or writing;
+#: "secondary": a summary of the paper by someone else.
+STATUS = {
+    "SPEEDUP_70B_TP8": "primary (authors' repository, tools/plot-70b.py; ratios computed by us)",
+    "TOKENS_PER_S_70B_BS1": "primary (authors' repository, tools/plot-70b.py)",
+    "PARALLEL_SPEEDUP_70B_TP8": "primary (authors' repository, tools/plot-70b.py; ratios computed by us)",
+    "LAYERS_70B": "primary (authors' repository, gpt_fast/gpt_parallel_TP.py transformer_configs)",
+    "PARALLEL_QUALITY_3B": "primary (authors' blog post, not the paper)",
+    "PRETRAINING": "secondary (two summaries of the ICML PDF; a third disagrees on one number)",
+    "CONVERSION_8B": "secondary (two summaries of the ICML PDF)",
+}
+
+
+def status_of(name: str) -> str:
+    """How the constant ``name`` of this module was checked (:data:`STATUS`)."""
+    if name not in STATUS:
+        raise ValueError(f"no status recorded for {name!r}; known: {sorted(STATUS)}")
+    return STATUS[name]

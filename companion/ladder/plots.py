@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from companion.ladder.cost_model import Interval, uniform_speedup
+from companion.ladder.cost_model import Interval, parallel_speedup, uniform_speedup
 from companion.plotting import COLORS, COMM_COLOR, COMPUTE_COLOR
 
 
@@ -72,4 +72,41 @@ def plot_loss_curves(runs: dict, floor: float | None = None, ax=None):
     ax.set_xlabel("training step")
     ax.set_ylabel("held-out loss (nats/token)")
     ax.legend()
+    return ax
+
+
+def plot_ac_sweep(sweep: dict, live: dict | None = None, ax=None):
+    """Measured speed-ups over standard against ``a / c`` (a stored :mod:`~companion.ladder.ac_sweep`
+    result), the cost model's curves for the Ladder and parallel blocks, and optional live points.
+
+    Each point sits at the ratio its run really had (``effective_ratio``, from its own standard
+    and no-communication steps), which the machine may push away from the nominal one. Filled
+    markers are the stored sweep's medians with their 95 % notches; ``live`` maps a variant to
+    ``(ratios, speed-ups, notches)`` drawn as hollow markers.
+    """
+    if ax is None:
+        _, ax = plt.subplots()
+    n = sweep["n_modules"]
+    grid = np.geomspace(0.4, 5.0, 60)
+    colors = {"ladder": COLORS["blue"], "parallel": COLORS["orange"]}
+    model = {"ladder": lambda r: uniform_speedup(1.0, r, n), "parallel": lambda r: parallel_speedup(1.0, r, n)}
+    for v, color in colors.items():
+        ax.plot(grid, [model[v](r) for r in grid], "--", color=color, lw=1.2, label=f"{v} (cost model)")
+        ratios = [row["effective_ratio"] for row in sweep["rows"]]
+        ys = [row["variants"][v]["speedup"] for row in sweep["rows"]]
+        errs = [row["variants"][v]["notch"] for row in sweep["rows"]]
+        ax.errorbar(ratios, ys, yerr=errs, fmt="o", color=color, capsize=3, label=f"{v} (stored sweep)")
+        if live and v in live:
+            r_live, y_live, e_live = live[v]
+            ax.errorbar(r_live, y_live, yerr=e_live, fmt="s", mfc="white", color=color, capsize=3,
+                        label=f"{v} (this run)")
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlim(grid[0], grid[-1])
+    ax.set_xticks([0.5, 0.67, 1, 2, 3])
+    ax.set_xticklabels(["0.5", "0.67", "1", "2", "3"])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.set_xlabel("all-reduce time / module compute time, a / c")
+    ax.set_ylabel("decode speed-up over standard")
+    ax.legend(fontsize=8)
     return ax

@@ -2,7 +2,9 @@
 
 Each layer has two linear pairs, and in each pair the first is split by *output* features and the
 second by *input* features (Shoeybi et al., 2019), so a rank computes its part of both with no
-communication in between and one all-reduce completes the pair:
+communication in between and one all-reduce completes the pair. A parallel block (GPT-J / PaLM)
+shards the same way; its rank adds the attention's and the MLP's partial sums before the one
+all-reduce of the layer, which completes both, since a sum of sums is a sum:
 
 | parameter            | style      | what rank ``r`` keeps                                      |
 | -------------------- | ---------- | ---------------------------------------------------------- |
@@ -96,7 +98,7 @@ def shard_model(model: Decoder, *, tp_rank: int, tp_size: int) -> Decoder:
     """A :class:`Decoder` shard for rank ``tp_rank`` of ``tp_size``, same residual form as ``model``."""
     if model.tp_size != 1:
         raise ValueError(f"shard_model takes a full model (tp_size=1), got tp_size={model.tp_size}")
-    shard = Decoder(model.cfg, ladder_layers=model.ladder_layers, tp_size=tp_size)
+    shard = Decoder(model.cfg, ladder_layers=model.ladder_layers, parallel=model.parallel, tp_size=tp_size)
     shard.load_state_dict(shard_state_dict(model.state_dict(), model.cfg, tp_rank=tp_rank, tp_size=tp_size))
     return shard
 
@@ -107,6 +109,6 @@ def gather_model(shards: list[Decoder]) -> Decoder:
         raise ValueError("gather_model needs at least one shard")
     if any(s.tp_size != len(shards) for s in shards):
         raise ValueError(f"every shard must have tp_size={len(shards)} (one shard per rank)")
-    model = Decoder(shards[0].cfg, ladder_layers=shards[0].ladder_layers)
+    model = Decoder(shards[0].cfg, ladder_layers=shards[0].ladder_layers, parallel=shards[0].parallel)
     model.load_state_dict(gather_state_dicts([s.state_dict() for s in shards], shards[0].cfg))
     return model

@@ -1,7 +1,7 @@
-"""Inference speed of standard, Ladder and no-communication decoders at tensor-parallel degree p.
+"""Inference speed of standard, Ladder, parallel-block and no-communication decoders at TP degree p.
 
 :func:`measure_speed` launches ``p`` processes once (:func:`companion.comm.launch`) and times
-prefill and greedy decode steps for every (link setting, batch size), the three variants
+prefill and greedy decode steps for every (link setting, batch size), the variants
 interleaved step by step. The slowest rank sets the pace of every step.
 
 Other processes on a shared machine only ever add time, and on a busy two-core machine they
@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from companion import comm
-from companion.ladder.workers import FREE_NETWORK, VARIANTS, LinkPerCompute, speed_worker  # noqa: F401
+from companion.ladder.workers import (  # noqa: F401
+    FREE_NETWORK,
+    VARIANTS,
+    LinkPerCompute,
+    check_variants,
+    speed_worker,
+)
 from companion.lm import GPTConfig
 
 
@@ -38,12 +44,14 @@ class SpeedRow:
 @dataclass
 class SpeedResult:
     """Every :class:`SpeedRow`, one decode step's spans per variant (for a Gantt chart), and the
-    calibration: ``module_compute_s`` (the ``c`` the ranks measured) and the ``links`` they used."""
+    calibration: ``module_compute_s`` (the ``c`` the ranks measured) and the ``links`` they used;
+    ``steps`` keeps every decode step's time, repeats concatenated, for pooling several runs."""
 
     rows: list[SpeedRow]
     spans: dict = field(default_factory=dict)
     module_compute_s: float = 0.0
     links: dict = field(default_factory=dict)
+    steps: dict = field(default_factory=dict)  # (setting, batch, variant) -> slowest-rank decode step times (s)
 
     def get(self, setting: str, variant: str, batch_size: int) -> SpeedRow:
         for row in self.rows:
@@ -70,14 +78,17 @@ def measure_speed(
     gantt_setting: str | None = None,
     seed: int = 0,
     timeout_s: float = 120.0,
+    variants: tuple[str, ...] = VARIANTS,
 ) -> SpeedResult:
     """Time generation on ``tp_size`` processes for each named setting.
 
     A setting is a :class:`companion.comm.Link`, a :class:`~companion.ladder.workers.LinkPerCompute`, ``None`` (bare gloo) or
     :data:`~companion.ladder.workers.FREE_NETWORK`. ``batch_sizes`` is either a tuple (every
-    setting at every batch size) or a dict from setting name to its batch sizes.
+    setting at every batch size) or a dict from setting name to its batch sizes. ``variants``
+    names the variants timed (default: all of :data:`VARIANTS`; each costs its share of the run).
     Returns a :class:`SpeedResult`.
     """
+    variants = check_variants(variants)
     if not settings:
         raise ValueError("settings is empty: name at least one link (None for bare gloo)")
     if gantt_setting is not None and gantt_setting not in settings:
@@ -95,25 +106,27 @@ def measure_speed(
         raise ValueError(f"need at least one batch size, all >= 1; got {batch_sizes!r}")
     results = comm.launch(
         speed_worker, tp_size, cfg, dict(settings), cases, prompt_len, n_new, repeats,
-        gantt_setting, seed, timeout_s=timeout_s,
+        gantt_setting, seed, variants, timeout_s=timeout_s,
     )
     # slowest rank per (setting, batch, repeat) and variant, step by step
     prefill: dict = {}
     steps: dict = {}
     for res in results:
         for name, b, rep, prefill_s, step_s in res["times"]:
-            for v in VARIANTS:
+            for v in variants:
                 key = (name, b, v)
                 prefill.setdefault(key, {})[rep] = max(prefill.get(key, {}).get(rep, 0.0), prefill_s[v])
                 old = steps.setdefault(key, {}).get(rep, [0.0] * len(step_s[v]))
                 steps[key][rep] = [max(x, y) for x, y in zip(old, step_s[v])]
     rows = []
+    all_steps = {}
     for name, b in cases:
         std_prefill = np.array([prefill[(name, b, "standard")][r] for r in range(repeats)])
         std_steps = np.concatenate([steps[(name, b, "standard")][r] for r in range(repeats)])
-        for v in VARIANTS:
+        for v in variants:
             v_prefill = np.array([prefill[(name, b, v)][r] for r in range(repeats)])
             v_steps = np.concatenate([steps[(name, b, v)][r] for r in range(repeats)])
+            all_steps[(name, b, v)] = v_steps
             ratios = std_steps / v_steps
             q1, q3 = np.quantile(ratios, [0.25, 0.75])
             rows.append(SpeedRow(
@@ -124,7 +137,7 @@ def measure_speed(
                 decode_speedup=float(np.median(ratios)),
                 decode_speedup_notch=float(1.58 * (q3 - q1) / np.sqrt(len(ratios))),
             ))
-    spans = {v: [s for res in results for s in res["spans"].get(v, [])] for v in VARIANTS}
+    spans = {v: [s for res in results for s in res["spans"].get(v, [])] for v in variants}
     return SpeedResult(rows, spans if gantt_setting is not None else {}, results[0]["module_compute_s"],
-                       results[0]["links"])
+                       results[0]["links"], all_steps)
 

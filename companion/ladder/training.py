@@ -1,4 +1,4 @@
-"""Train standard and Ladder decoders on the toy language of :mod:`companion.lm`, and convert one.
+"""Train standard, Ladder and parallel-block decoders on the toy language of :mod:`companion.lm`, and convert one.
 
 Training runs on one process: the Ladder architecture is the same function at TP = 1 and TP = p
 (the tests of :mod:`companion.ladder.sharding` check it), so its quality does not depend on p.
@@ -19,6 +19,7 @@ class TrainingRun:
     """Loss curve of one model: per-step training loss and periodic held-out loss (nats/token)."""
 
     ladder_layers: int
+    architecture: str = ""  # Decoder.architecture: "standard", "ladder", "hybrid" or "parallel"
     train_loss: list[float] = field(default_factory=list)  # one per step
     eval_steps: list[int] = field(default_factory=list)  # steps after which eval_loss was taken
     eval_loss: list[float] = field(default_factory=list)
@@ -53,7 +54,7 @@ def train(
         raise ValueError(f"steps and eval_every must be >= 1, got {steps}, {eval_every}")
     if model.tp_size != 1:
         raise ValueError(f"train a full model (tp_size=1), got tp_size={model.tp_size}")
-    run = run if run is not None else TrainingRun(model.ladder_layers)
+    run = run if run is not None else TrainingRun(model.ladder_layers, model.architecture)
     seq_len = model.cfg.seq_len
     batches = lm.token_batches(src, batch_size, seq_len + 1, seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
@@ -74,17 +75,34 @@ def train(
     return run
 
 
-def compare_architectures(
-    cfg: lm.GPTConfig, src: lm.MarkovSource, *, steps: int, seed: int = 0, **train_kwargs
-) -> dict[str, TrainingRun]:
-    """Train a standard and a full-Ladder model from the same initial weights and data stream.
+#: The architectures :func:`compare_architectures` can train, as the paper compares them.
+ARCHITECTURES = ("standard", "ladder", "parallel")
 
-    Returns ``{"standard": run, "ladder": run}``; each run keeps its trained model in ``run.model``.
+
+def compare_architectures(
+    cfg: lm.GPTConfig,
+    src: lm.MarkovSource,
+    *,
+    steps: int,
+    seed: int = 0,
+    architectures: tuple[str, ...] = ("standard", "ladder"),
+    **train_kwargs,
+) -> dict[str, TrainingRun]:
+    """Train each of ``architectures`` (names from :data:`ARCHITECTURES`) from the same initial
+    weights and data stream, with the same budget.
+
+    The three forms have the same parameters, so one seed gives each the same initial weights
+    (a parallel block leaves ``ln_2`` unused). Returns ``{name: run}``; each run keeps its
+    trained model in ``run.model``.
     """
+    unknown = [a for a in architectures if a not in ARCHITECTURES]
+    if unknown or not architectures:
+        raise ValueError(f"architectures must be names from {ARCHITECTURES}, got {architectures!r}")
     runs = {}
-    for name, ladder_layers in (("standard", 0), ("ladder", cfg.n_layers)):
+    for name in architectures:
         torch.manual_seed(seed)
-        model = Decoder(cfg, ladder_layers=ladder_layers)
+        model = Decoder(cfg, ladder_layers=cfg.n_layers if name == "ladder" else 0,
+                        parallel=name == "parallel")
         runs[name] = train(model, src, steps=steps, seed=seed, **train_kwargs)
         runs[name].model = model
     return runs

@@ -17,14 +17,19 @@ import torch.distributed as dist
 
 from companion import comm
 from companion.comm.device_timing import stream_done
-from companion.ladder.communicators import NoCommunication
+from companion.ladder.communicators import CountingCommunicator, DelayOnlyLink, NoCommunication
 from companion.ladder.cost_model import latency_for_allreduce_time
 from companion.ladder.model import Decoder, KVCache
 from companion.ladder.sharding import shard_model
 from companion.lm import GPTConfig
 
-#: The three variants timed by the speed experiment: standard, Ladder, and no communication at all.
-VARIANTS = ("standard", "ladder", "no-comm")
+#: The variants timed by the speed experiment: standard, Ladder, parallel blocks (GPT-J / PaLM,
+#: one all-reduce per layer), and no communication at all (the standard model's compute alone).
+VARIANTS = ("standard", "ladder", "parallel", "no-comm")
+
+#: The model forms a worker can build from one set of weights: an int is ``ladder_layers`` (0 the
+#: standard model, ``n_layers`` the full Ladder), "parallel" the parallel-block model.
+PARALLEL = "parallel"
 
 #: A link setting that stands for an infinitely fast network (unlimited bandwidth, zero latency):
 #: all-reduces are skipped and take no time, so every variant computes exactly what it would
@@ -40,10 +45,17 @@ class LinkPerCompute:
     no-communication decode step, the slowest rank's value), then model a link of bandwidth
     ``gbit_per_s`` whose latency makes that all-reduce last ``a = ratio * c``. Calibrating in the
     timed processes themselves keeps ``a / c`` what it says on a busy, shared machine.
+
+    ``real_collective``: with ``False`` the ranks do not communicate at all under the modelled
+    link (:class:`~companion.ladder.communicators.DelayOnlyLink`): the partial sums stay partial,
+    as with no communication, and each all-reduce completes exactly at the modelled time. On a loaded machine a real gloo
+    round trip costs about a module's compute by itself and adds to the modelled time, so only
+    this way does ``a / c`` mean the same on any machine; the outputs are then meaningless.
     """
 
     ratio: float
     gbit_per_s: float = 10.0
+    real_collective: bool = True
 
     def __post_init__(self) -> None:
         if not self.ratio > 0 or not self.gbit_per_s > 0:
@@ -67,30 +79,67 @@ def _tp_shard(full: Decoder, rank: int, world_size: int) -> Decoder:
     return shard.to(comm.device())
 
 
+def check_variants(variants) -> tuple[str, ...]:
+    """Validate a tuple of distinct :data:`VARIANTS` names that includes "standard"; return it."""
+    variants = tuple(variants)
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or "standard" not in variants or len(set(variants)) != len(variants):
+        raise ValueError(f"variants must be distinct names from {VARIANTS} including 'standard' "
+                         f"(speed-ups are over it), got {variants!r}")
+    return variants
+
+
+def _form(full: Decoder, form: int | str) -> Decoder:
+    """``full`` as form ``form``: ``ladder_layers`` (an int) or :data:`PARALLEL`."""
+    if form == PARALLEL:
+        return full.with_parallel_blocks()
+    if isinstance(form, int):
+        return full.with_ladder_layers(form)
+    raise ValueError(f"a form is an int (ladder_layers) or {PARALLEL!r}, got {form!r}")
+
+
 def _shard(cfg: GPTConfig, seed: int, state: dict | None, variant: str, rank: int, world_size: int) -> Decoder:
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    ladder_layers = cfg.n_layers if variant == "ladder" else 0
-    full = _full_model(cfg, seed, state).with_ladder_layers(ladder_layers)
-    return _tp_shard(full, rank, world_size)
+    form = {"ladder": cfg.n_layers, "parallel": PARALLEL}.get(variant, 0)
+    return _tp_shard(_form(_full_model(cfg, seed, state), form), rank, world_size)
 
 
 def tp_logits_worker(
-    rank: int, world_size: int, cfg: GPTConfig, ladder_layers: list[int], tokens: torch.Tensor, seed: int = 0,
+    rank: int, world_size: int, cfg: GPTConfig, forms: list[int | str], tokens: torch.Tensor, seed: int = 0,
     state: dict | None = None,
-) -> dict[int, torch.Tensor]:
-    """Logits ``(B, T, vocab)`` of this rank's shard over bare gloo, for each residual form in ``ladder_layers``.
+) -> dict:
+    """Logits ``(B, T, vocab)`` of this rank's shard over bare gloo, for each form in ``forms``.
 
-    The model is ``Decoder(cfg)`` initialised with ``seed``, or loaded from a full ``state``.
-    Every rank returns the full logits (the head is replicated), on the CPU.
+    A form is ``ladder_layers`` (an int) or :data:`PARALLEL`. The model is ``Decoder(cfg)``
+    initialised with ``seed``, or loaded from a full ``state``. Every rank returns the full
+    logits (the head is replicated), on the CPU.
+    """
+    return {form: res["logits"] for form, res in
+            tp_traffic_worker(rank, world_size, cfg, forms, tokens, seed, state).items()}
+
+
+def tp_traffic_worker(
+    rank: int, world_size: int, cfg: GPTConfig, forms: list[int | str], tokens: torch.Tensor, seed: int = 0,
+    state: dict | None = None,
+) -> dict:
+    """One forward per form over bare gloo, with what it sent: ``{form: {"logits", "all_reduces",
+    "payload_bytes", "bytes_sent"}}``.
+
+    ``all_reduces`` and ``payload_bytes`` are counted where the decoder hands tensors to the
+    network (:class:`~companion.ladder.communicators.CountingCommunicator`), ``bytes_sent`` by
+    the link itself (:attr:`companion.comm.ModelledLink.bytes_sent`, a ring's bytes per rank).
     """
     out = {}
     tokens = tokens.to(comm.device())
-    for k in ladder_layers:
-        full = _full_model(cfg, seed, state).with_ladder_layers(k)
-        shard = _tp_shard(full, rank, world_size)
+    for form in forms:
+        shard = _tp_shard(_form(_full_model(cfg, seed, state), form), rank, world_size)
+        link = comm.ModelledLink(None)
+        counted = CountingCommunicator(link)
         with torch.no_grad():
-            out[k] = shard(tokens, comm.ModelledLink(None)).cpu()
+            logits = shard(tokens, counted).cpu()
+        out[form] = {"logits": logits, "all_reduces": counted.n_all_reduces,
+                     "payload_bytes": counted.payload_bytes, "bytes_sent": link.bytes_sent}
     return out
 
 
@@ -105,21 +154,24 @@ def speed_worker(
     repeats: int,
     gantt_setting: str | None = None,
     seed: int = 0,
+    variants: tuple[str, ...] = VARIANTS,
 ) -> dict:
     """Time prefill and greedy decode steps of every variant for each ``(setting, batch size)`` in ``cases``.
 
     ``settings`` maps a name to a :class:`companion.comm.Link`, a :class:`LinkPerCompute`,
     ``None`` (bare gloo) or :data:`FREE_NETWORK`. The variants are *interleaved step by step*
     (standard step, Ladder step, no-communication step, next standard step, ...), each after a
-    barrier, so that a busy spell of the shared machine lands on all three alike and the ratio of
-    neighbouring steps measures the architectures rather than the load.
+    barrier, so that a busy spell of the shared machine lands on all of them alike and the ratio of
+    neighbouring steps measures the architectures rather than the load. ``variants`` picks which
+    of :data:`VARIANTS` run (the calibration always times "no-comm", for ``c``).
 
     Returns ``{"times": [(setting, batch, repeat, {variant: prefill_s}, {variant: [step_s]})],
     "spans": {variant: [Span]}, "module_compute_s": c, "links": {setting: link}}``; the spans are
     one decode step at the smallest batch over ``gantt_setting``; ``c`` and the calibrated links
     are measured at the smallest batch.
     """
-    shards = {v: _shard(cfg, seed, None, v, rank, world_size) for v in VARIANTS}
+    variants = check_variants(variants)
+    shards = {v: _shard(cfg, seed, None, v, rank, world_size) for v in (*variants, "no-comm")}
     gen = torch.Generator().manual_seed(seed)
     batch_sizes = sorted({b for _, b in cases})
     prompts = {b: torch.randint(0, cfg.vocab_size, (b, prompt_len), generator=gen, device="cpu").to(comm.device())
@@ -127,46 +179,52 @@ def speed_worker(
     timeline = comm.Timeline(rank)
     c = _module_compute_s(shards, prompts[batch_sizes[0]], n_new, timeline)
     nbytes = batch_sizes[0] * cfg.d_model * 4  # one decode step's fp32 activations
-    settings = {
-        name: comm.Link(latency_for_allreduce_time(link.ratio * c, nbytes, world_size,
-                                                   link.gbit_per_s * comm.BYTES_PER_S_PER_GBPS),
-                        link.gbit_per_s * comm.BYTES_PER_S_PER_GBPS)
-        if isinstance(link, LinkPerCompute) else link
-        for name, link in settings.items()
-    }
+    modelled_only = {name for name, link in settings.items()
+                     if isinstance(link, LinkPerCompute) and not link.real_collective}
+    settings = {name: _calibrated(link, c, nbytes, world_size) if isinstance(link, LinkPerCompute)
+                else link for name, link in settings.items()}
     nets = {
-        name: NoCommunication(timeline) if link == FREE_NETWORK else comm.ModelledLink(link, timeline=timeline)
+        name: NoCommunication(timeline) if link == FREE_NETWORK
+        else DelayOnlyLink(link, world_size, timeline) if name in modelled_only
+        else comm.ModelledLink(link, timeline=timeline)
         for name, link in settings.items()
     }
+    timed = {v: shards[v] for v in variants}
     for name in settings:  # warm-up: first calls allocate and fill caches
-        _interleaved_generation(shards, prompts[batch_sizes[0]], 2, nets[name], timeline)
+        _interleaved_generation(timed, prompts[batch_sizes[0]], 2, nets[name], timeline)
     times = []
     for rep in range(repeats):
         for name, b in cases:
-            prefill, steps = _interleaved_generation(shards, prompts[b], n_new, nets[name], timeline)
+            prefill, steps = _interleaved_generation(timed, prompts[b], n_new, nets[name], timeline)
             times.append((name, b, rep, prefill, steps))
             timeline.reset()  # keep the timeline small
     spans = {}
     if gantt_setting is not None:
-        for v in VARIANTS:
+        for v in variants:
             spans[v] = _one_decode_step_spans(shards[v], prompts[batch_sizes[0]], nets[gantt_setting], v, timeline)
     return {"times": times, "spans": spans, "module_compute_s": c, "links": settings}
 
 
+def _calibrated(link: LinkPerCompute, c: float, nbytes: int, world_size: int) -> comm.Link:
+    """The modelled link of ``link`` once ``c`` is measured: a ring over ``world_size`` ranks."""
+    bandwidth = link.gbit_per_s * comm.BYTES_PER_S_PER_GBPS
+    return comm.Link(latency_for_allreduce_time(link.ratio * c, nbytes, world_size, bandwidth), bandwidth)
+
+
 @torch.no_grad()
 def _interleaved_generation(shards: dict, prompt: torch.Tensor, n_new: int, net, timeline):
-    """Prefill, then ``n_new`` greedy steps, of every variant in turn; seconds per variant."""
-    caches = {v: KVCache() for v in VARIANTS}
-    comms = {v: NoCommunication(timeline) if v == "no-comm" else net for v in VARIANTS}
-    tokens, prefill, steps = {}, {}, {v: [] for v in VARIANTS}
-    for v in VARIANTS:
+    """Prefill, then ``n_new`` greedy steps, of every variant of ``shards`` in turn; seconds per variant."""
+    caches = {v: KVCache() for v in shards}
+    comms = {v: NoCommunication(timeline) if v == "no-comm" else net for v in shards}
+    tokens, prefill, steps = {}, {}, {v: [] for v in shards}
+    for v in shards:
         dist.barrier()
         t0 = time.perf_counter()
         tokens[v] = shards[v](prompt, comms[v], cache=caches[v])[:, -1:].argmax(-1)  # (B, 1)
         stream_done(prompt.device)  # a GPU's step ends when its kernels do
         prefill[v] = time.perf_counter() - t0
     for _ in range(n_new):
-        for v in VARIANTS:
+        for v in shards:
             dist.barrier()
             t0 = time.perf_counter()
             tokens[v] = shards[v](tokens[v], comms[v], cache=caches[v])[:, -1:].argmax(-1)  # (B, 1)
@@ -178,8 +236,9 @@ def _interleaved_generation(shards: dict, prompt: torch.Tensor, n_new: int, net,
 def _module_compute_s(shards: dict, prompt: torch.Tensor, n_new: int, timeline) -> float:
     """Per-module decode compute: the median no-communication step over the module count, slowest rank.
 
-    Measured the way the experiment measures (interleaved steps over a free network), so that a
-    link calibrated on it means what it says.
+    Measured the way the experiment measures (every variant's steps interleaved, over a free
+    network), in calibration runs of their own before any timed one, so that a link calibrated
+    on it means what it says.
     """
     _interleaved_generation(shards, prompt, 2, NoCommunication(), timeline)  # warm-up
     _, steps = _interleaved_generation(shards, prompt, n_new, NoCommunication(), timeline)

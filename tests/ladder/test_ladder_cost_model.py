@@ -8,11 +8,16 @@ from companion.ladder import Decoder
 from companion.ladder.cost_model import (
     latency_for_allreduce_time,
     makespan,
+    parallel_schedule,
+    parallel_speedup,
+    predicted_step_times,
     schedule,
+    uniform_parallel_time,
     uniform_speedup,
     uniform_times,
 )
 from companion.ladder.inference import greedy_generate
+from companion.ladder import paper
 from companion.ladder.paper import SPEEDUP_70B_TP8, paper_rows
 from companion.ladder.training import compare_architectures, conversion_experiment, train
 
@@ -81,10 +86,20 @@ def test_greedy_generate_matches_argmax_of_full_forward():
 
 def test_training_lowers_the_loss_and_conversion_keeps_the_standard_model():
     src = lm.MarkovSource(vocab_size=8, order=1, concentration=0.3, seed=0)
-    runs = compare_architectures(CFG, src, steps=30, eval_every=15, eval_seqs=16, lr=1e-2)
-    for run in runs.values():
-        assert run.eval_steps == [15, 30]
+    runs = compare_architectures(CFG, src, steps=30, eval_every=15, eval_seqs=16, lr=1e-2,
+                                 architectures=("standard", "ladder", "parallel"))
+    for name, run in runs.items():
+        assert run.eval_steps == [15, 30] and run.architecture == name
         assert run.final_eval_loss < run.train_loss[0]
+    # one seed, one initialisation: the three forms start from the same weights
+    inits = []
+    for kwargs in ({}, {"ladder_layers": CFG.n_layers}, {"parallel": True}):
+        torch.manual_seed(0)
+        inits.append(Decoder(CFG, **kwargs).state_dict())
+    assert all(torch.equal(inits[0][k], init[k]) for init in inits[1:] for k in inits[0])
+    assert runs["parallel"].model.parallel and runs["ladder"].model.ladder_layers == CFG.n_layers
+    with pytest.raises(ValueError, match="architectures must be names"):
+        compare_architectures(CFG, src, steps=1, architectures=("dense",))
     torch.manual_seed(0)
     standard = Decoder(CFG)
     train(standard, src, steps=20, eval_every=20, eval_seqs=16)
@@ -102,3 +117,46 @@ def test_paper_table():
     assert SPEEDUP_70B_TP8[1][0] == 1.308 and len(paper_rows()) == 4
     for row in paper_rows():
         assert 1.0 < row["ladder_nvlink"] < row["bound_nvlink"]
+
+
+def test_parallel_schedule_by_hand_and_closed_form():
+    # two layers of c = 1 per module (2 per layer) and a = 3: L0 [0,2], AR0 [2,5], L1 [5,7], AR1 [7,10]
+    spans = {iv.name: (iv.start_s, iv.end_s) for iv in parallel_schedule([2, 2], [3, 3])}
+    assert spans == {"L0": (0, 2), "AR0": (2, 5), "L1": (5, 7), "AR1": (7, 10)}
+    for c, a, n in [(1.0, 0.0, 2), (1.0, 0.5, 8), (0.5, 3.0, 50)]:
+        played = max(iv.end_s for iv in parallel_schedule([2 * c] * (n // 2), [a] * (n // 2)))
+        assert played == pytest.approx(uniform_parallel_time(c, a, n))
+        # against the standard schedule played out module by module
+        assert parallel_speedup(c, a, n) == pytest.approx(makespan([c] * n, [a] * n, ladder=False) / played)
+
+
+def test_parallel_beats_ladder_only_on_a_slow_link():
+    # (c + a) / (c + a/2) against the Ladder's: equal at a = 2c in the limit; parallel ahead beyond
+    assert parallel_speedup(1.0, 1.0, 10_000) == pytest.approx(4 / 3)
+    assert parallel_speedup(1.0, 2.0, 10_000) == pytest.approx(uniform_speedup(1.0, 2.0, 10_000), rel=1e-3)
+    assert parallel_speedup(1.0, 3.0, 8) > uniform_speedup(1.0, 3.0, 8)
+    assert parallel_speedup(1.0, 0.5, 8) < uniform_speedup(1.0, 0.5, 8)
+    with pytest.raises(ValueError, match="n must be even"):
+        uniform_parallel_time(1.0, 1.0, 3)
+    with pytest.raises(ValueError, match="undefined"):
+        parallel_speedup(0.0, 0.0, 2)
+    # the parallel block's speed-up sits between standard and the Ladder's at batch 1, NVLink on
+    assert 1.0 < paper.PARALLEL_SPEEDUP_70B_TP8[1][0] < SPEEDUP_70B_TP8[1][0]
+    ratio = paper.TOKENS_PER_S_70B_BS1["parallel"] / paper.TOKENS_PER_S_70B_BS1["standard"]
+    assert ratio == pytest.approx(paper.PARALLEL_SPEEDUP_70B_TP8[1][0], abs=5e-4)
+    constants = [n for n in dir(paper) if n.isupper() and n != "STATUS"]
+    assert sorted(paper.STATUS) == sorted(constants)
+    assert paper.status_of("PRETRAINING").startswith("secondary")
+    with pytest.raises(ValueError, match="no status recorded"):
+        paper.status_of("TABLE9")
+
+
+def test_predicted_step_times_add_the_unhidden_all_reduces():
+    # 8 modules, a measured 8 ms step without communication (c = 1 ms), a = 2 ms
+    t = predicted_step_times(8e-3, 2e-3, 8)
+    assert t["standard"] == pytest.approx(8e-3 + 8 * 2e-3)
+    assert t["parallel"] == pytest.approx(8e-3 + 4 * 2e-3)
+    assert t["ladder"] == pytest.approx(1e-3 + 2e-3 + 7 * 2e-3)
+    assert t["no-comm"] == 8e-3
+    with pytest.raises(ValueError, match="no_comm_step_s > 0"):
+        predicted_step_times(0.0, 1e-3, 8)

@@ -108,3 +108,47 @@ def test_bad_inputs_raise():
         model(_tokens(T=2), cache=cache)
     with pytest.raises(ValueError, match=r"\(B, T\)"):
         model(torch.zeros(5, dtype=torch.long))
+
+
+def test_parallel_block_follows_its_equation():
+    # x_{i+1} = x_i + attn_i(ln_1(x_i)) + mlp_i(ln_1(x_i)): one norm, both modules on the same input
+    model = _model().with_parallel_blocks()
+    tokens = _tokens()
+    x = model.tok_emb(tokens) + model.pos_emb(torch.arange(tokens.shape[1]))
+    for b in model.blocks:
+        h = b.ln_1(x)
+        x = x + b.attn(h) + b.mlp(h)
+    torch.testing.assert_close(model(tokens), model.head(model.ln_f(x)))
+    assert model.architecture == "parallel" and model.with_ladder_layers(0).architecture == "standard"
+
+
+def test_three_forms_are_three_functions_of_the_same_weights():
+    standard = _model()
+    tokens = _tokens()
+    logits = {name: m(tokens) for name, m in (("standard", standard),
+                                              ("ladder", standard.with_ladder_layers(CFG.n_layers)),
+                                              ("parallel", standard.with_parallel_blocks()))}
+    for a, b in (("standard", "ladder"), ("standard", "parallel"), ("ladder", "parallel")):
+        assert (logits[a] - logits[b]).abs().max() > 1e-2, (a, b)
+
+
+def test_parallel_kv_cache_decoding_matches_full_forward():
+    model = _model().with_parallel_blocks()
+    tokens = _tokens(T=12)
+    cache = KVCache()
+    steps = [model(tokens[:, :8], cache=cache)]
+    steps += [model(tokens[:, t : t + 1], cache=cache) for t in range(8, 12)]
+    torch.testing.assert_close(torch.cat(steps, dim=1), model(tokens), rtol=1e-4, atol=1e-5)
+
+
+def test_all_reduces_per_forward_and_parallel_validation():
+    from companion.ladder import all_reduces_per_forward
+
+    assert all_reduces_per_forward(3, parallel=True) == 3
+    assert all_reduces_per_forward(3, parallel=False) == 6
+    with pytest.raises(ValueError, match="n_layers must be a positive int"):
+        all_reduces_per_forward(0, parallel=True)
+    with pytest.raises(ValueError, match="no Ladder form.*ladder_layers=0"):
+        Decoder(CFG, ladder_layers=1, parallel=True)
+    with pytest.raises(ValueError, match="parallel must be True or False"):
+        Decoder(CFG, parallel=1)

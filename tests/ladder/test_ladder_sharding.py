@@ -118,3 +118,25 @@ def test_bad_sharding_inputs_raise():
     del shards[1]["head.bias"]
     with pytest.raises(ValueError, match="shard 1"):
         gather_state_dicts(shards, CFG)
+
+
+@pytest.mark.parametrize("tp_size", [2, 4])
+def test_parallel_blocks_at_tp_equal_single_process(tp_size):
+    model = _model().with_parallel_blocks()
+    expected = model(TOKENS)
+    shards = [shard_model(model, tp_rank=r, tp_size=tp_size) for r in range(tp_size)]
+    assert all(s.parallel for s in shards) and gather_model(shards).parallel
+    logits = run_threads(lambda r, comm: shards[r](TOKENS, comm), tp_size)
+    for out in logits:
+        torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_one_all_reduce_per_parallel_layer():
+    counts = {}
+
+    def count(rank, comm):
+        shard_model(_model().with_parallel_blocks(), tp_rank=rank, tp_size=2)(TOKENS, comm)
+        counts[rank] = comm.n_all_reduces
+
+    run_threads(count, 2)
+    assert counts == {0: CFG.n_layers, 1: CFG.n_layers}
