@@ -66,6 +66,13 @@ CONVERSION_8B = {
     "retrained": {"avg": 57.61, "gsm8k": 86.81},
 }
 
+#: The training and conversion settings, from the authors' blog: pretraining on 100B tokens of
+#: FineWeb-edu; the conversion makes layers 16 to 32 of Llama-3.1-8B-Instruct's 32 Ladder layers
+#: and retrains on 3B tokens of Infinity-Instruct.
+PRETRAIN_TOKENS_B = 100
+CONVERSION_LAYERS = (16, 32)  # (first converted layer, layers in the model)
+CONVERSION_RETRAIN_TOKENS_B = 3
+
 #: The one statement we have on the parallel block's quality, from the authors' blog (no numbers:
 #: the paper's pretraining table is an image, and no summary we read gives its parallel row).
 PARALLEL_QUALITY_3B = ("The Parallel Transformer has almost the same performance as Ladder "
@@ -81,6 +88,9 @@ STATUS = {
     "PARALLEL_QUALITY_3B": "primary (authors' blog post, not the paper)",
     "PRETRAINING": "secondary (two summaries of the ICML PDF; a third disagrees on one number)",
     "CONVERSION_8B": "secondary (two summaries of the ICML PDF)",
+    "PRETRAIN_TOKENS_B": "primary (authors' blog post)",
+    "CONVERSION_LAYERS": "primary (authors' blog post)",
+    "CONVERSION_RETRAIN_TOKENS_B": "primary (authors' blog post)",
 }
 
 
