@@ -138,8 +138,9 @@ def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: 
             data.wait()
             stamp.wait()
             due = float(stamps[item][0]) - clock_offset_s
-            if due > time.perf_counter():  # the bytes are here early; the link delivers them at done_s
-                time.sleep(due - time.perf_counter())
+            early = due - time.perf_counter()
+            if early > 0:  # the bytes are here early; the link delivers them at done_s
+                time.sleep(early)
             wake_s.append(max(time.perf_counter() - due, 0.0))
             tracker.record(item)
         except BaseException as err:  # re-raised on the calling thread
