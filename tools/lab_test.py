@@ -4,7 +4,8 @@
 
 Starts ``jupyter lab`` on 127.0.0.1 (a free port, a random token, a throw-away copy of the
 notebooks so nothing is written back), and for each notebook: opens it, checks that no "Select
-Kernel" dialog appears, runs all cells, waits for the live control, checks that its figure is
+Kernel" dialog appears, runs all cells, waits for the live control (a cell that raises is
+reported with its traceback at once), checks that its figure is
 drawn (not blank), moves the first slider one step with the keyboard and checks the figure
 changed; it also checks that MyST markup (``{prf:...}``, ``:label:``) does not show raw, and
 that every ``{eval}`glued(...)``` number shows as code before Run All and as its value after. Then
@@ -128,9 +129,18 @@ def check_notebook(driver, base: str, token: str, rel: str, timeout_s: float,
         state = driver.execute_script(_FIGURE_STATE)
         if state and all(w > 0 for _, w, _ in state):
             break
+        # a cell that raised stops Run All: no figure will come, so say why now
+        status, pending = driver.execute_script(_KERNEL_BUSY)
+        if time.time() - t0 > 5 and pending == 0 and status != "busy":
+            break
         time.sleep(1)
     if not state:
-        problems.append(f"{rel}: no live figure after {timeout_s:.0f} s of Run All")
+        errors = driver.execute_script(_CELL_ERRORS)
+        if errors:
+            problems += [f"{rel}: a cell raised during Run All:\n{e[-1500:]}" for e in errors[:2]]
+        else:
+            problems.append(f"{rel}: no live figure after {time.time() - t0:.0f} s of Run All "
+                            f"(limit {timeout_s:.0f} s)")
         return problems
     if not all(w > 0 for _, w, _ in state):
         problems.append(f"{rel}: the live figure is blank after Run All")
@@ -179,6 +189,13 @@ const pending = [...document.querySelectorAll('.jp-InputPrompt')]
 return [kernel ? kernel.status : 'none', pending];
 """
 
+#: the text of every error output (a traceback) in the open notebook
+_CELL_ERRORS = """
+return [...document.querySelectorAll(
+    '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+    .map((o) => o.textContent).filter((t) => /Error|Traceback/.test(t));
+"""
+
 _INLINE_EXPRESSIONS = """
 const md = [...document.querySelectorAll('.jp-MarkdownCell .myst')];
 const raw = md.flatMap((c) => [...c.querySelectorAll('code')])
@@ -209,7 +226,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("notebooks", nargs="+", type=Path)
     ap.add_argument("--screenshots", type=Path, default=None)
-    ap.add_argument("--timeout", type=float, default=120.0, help="seconds of Run All per notebook")
+    ap.add_argument("--timeout", type=float, default=240.0,
+                    help="seconds of Run All per notebook (a cell that raises ends the wait early)")
     args = ap.parse_args(argv)
     t_start = time.time()
     problems = []
