@@ -21,7 +21,7 @@ from .events import LAST, Run, Schedule
 from .launcher import WorkerError, device, launch, run_under_torchrun
 from .modelled_link import ModelledLink, Transfer
 from .placement import DevicePlacementError, check_on_device, strict_placement
-from .shaped_link import ShapedLink, ShapedNetwork
+from .shaped_link import ShapedLink, ShapedNetwork, reshape_own_link
 from .plots import plot_gantt
 from .quantize import QuantizedTensor, dequantize, quantize, quantized_all_reduce
 from .ring import ring_all_gather, ring_reduce_scatter
@@ -32,6 +32,6 @@ __all__ = [
     "bandwidth_for_utilization", "compute_utilization", "ModelledLink", "QuantizedTensor", "ShapedLink",
     "ShapedNetwork", "Span", "Timeline", "Transfer", "WorkerError", "broadcast_sends", "check_on_device", "critical_bandwidth",
     "data_parallel_utilization", "dequantize", "device", "launch", "overlap_bounds",
-    "plot_gantt", "quantize", "quantized_all_reduce", "ring_all_gather", "ring_reduce_scatter",
+    "plot_gantt", "quantize", "quantized_all_reduce", "reshape_own_link", "ring_all_gather", "ring_reduce_scatter",
     "run_under_torchrun", "strict_placement", "summarize",
 ]

@@ -121,9 +121,11 @@ class ShapedLink:
         """The alpha-beta :class:`Link` this shaping should produce, given a latency (measured)."""
         return Link(latency_s, self.payload_bytes_per_s)
 
-    def tc_args(self) -> list[str]:
-        """The ``tc qdisc add`` arguments that shape one interface."""
-        return ["tc", "qdisc", "add", "dev", IFNAME, "root", "tbf", "rate", f"{self.rate_bytes_per_s * 8:.0f}bit",
+    def tc_args(self, action: str = "add") -> list[str]:
+        """The ``tc qdisc <action>`` arguments that shape one interface (``"add"`` or ``"change"``)."""
+        if action not in ("add", "change"):
+            raise ValueError(f"action must be 'add' (a new qdisc) or 'change' (reshape one), got {action!r}")
+        return ["tc", "qdisc", action, "dev", IFNAME, "root", "tbf", "rate", f"{self.rate_bytes_per_s * 8:.0f}bit",
                 "burst", str(self.burst_bytes), "latency", f"{self.queue_latency_s * 1e3:.0f}ms"]
 
 
@@ -309,3 +311,23 @@ def join_namespace(holder_pid: int) -> None:
     """
     _setns(holder_pid, "net", _CLONE_NEWNET, "")
     os.environ["GLOO_SOCKET_IFNAME"] = IFNAME
+
+
+def reshape_own_link(link: ShapedLink) -> None:
+    """Give this rank's NIC the shaping of ``link`` (``tc qdisc change`` in its own namespace).
+
+    For a rank of :func:`~companion.comm.launch` run with a :class:`ShapedLink`, between
+    collectives: the kernel throttles every byte sent afterwards at the new rate. Each rank shapes
+    its own egress, so every rank must call it (then a barrier) for the whole network to change.
+    Raises :class:`RuntimeError` outside a shaped network (no ``eth0`` here, or ``tc`` refused).
+    """
+    if not isinstance(link, ShapedLink):
+        raise ValueError(f"link must be a comm.ShapedLink, got {link!r}")
+    # only the veth a ShapedNetwork made (its subnet) is ever reshaped, never a host's own eth0
+    shown = subprocess.run(["ip", "-o", "-4", "addr", "show", "dev", IFNAME], capture_output=True, text=True)
+    if shown.returncode != 0 or f" {ShapedNetwork.address(0).rsplit('.', 1)[0]}." not in shown.stdout:
+        raise RuntimeError(f"this process's {IFNAME} is not a shaped network's: reshape_own_link works inside a "
+                           "rank of comm.launch(..., link=comm.ShapedLink(rate))")
+    out = subprocess.run(link.tc_args("change"), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"`{' '.join(link.tc_args('change'))}` failed: {out.stderr.strip()}")

@@ -8,7 +8,8 @@ The decoder of :mod:`companion.ladder.model` talks to the network through two me
   to draw compute spans; it does nothing here).
 
 :class:`companion.comm.ModelledLink` has both, so the same forward runs over a modelled slow link,
-over bare gloo, or, with :class:`NoCommunication`, on one process. :class:`FunctionalCollectives`
+over bare gloo, over a link the kernel throttles (:mod:`companion.ladder.shaping`), or, with
+:class:`NoCommunication`, on one process. :class:`FunctionalCollectives`
 is the same interface on PyTorch's functional collectives, the API that DTensor itself uses.
 """
 
@@ -16,8 +17,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext
 from typing import ContextManager, Iterator, Protocol
-
-import time
 
 import torch
 
@@ -96,61 +95,6 @@ class CountingCommunicator:
 
     def compute(self, name: str) -> ContextManager:
         return self.inner.compute(name)
-
-
-class _DelayWork:
-    """The handle of :class:`DelayOnlyLink`: ``wait`` returns at the modelled completion time."""
-
-    def __init__(self, net: "DelayOnlyLink", name: str, start_s: float, done_s: float) -> None:
-        self.net, self.name, self.start_s, self.done_s = net, name, start_s, done_s
-        self.waited = False
-
-    def wait(self) -> bool:
-        # sleep, then spin the last millisecond: a sleeper on a loaded machine wakes up late
-        remaining = self.done_s - time.perf_counter()
-        if remaining > 1e-3:
-            time.sleep(remaining - 1e-3)
-        while time.perf_counter() < self.done_s:
-            pass
-        if not self.waited and self.net.timeline is not None:
-            self.net.timeline.record(self.name, "comm", self.start_s, self.done_s)
-        self.waited = True
-        return True
-
-
-class DelayOnlyLink:
-    """A modelled link with nothing under it: every all-reduce lasts what ``link`` says, and no
-    data moves (the partial sums stay partial, as with :class:`NoCommunication`).
-
-    One clock per rank serialises the all-reduces, as a network card's queue does: one starts
-    when it is issued or when the previous one is done, whichever is later, and lasts
-    ``link.allreduce_time(bytes, world_size)``. Waiting sleeps, so the CPU stays free for
-    compute, as with a DMA engine. With no real collective underneath, a loaded machine adds no
-    round-trip time of its own, so a link sized from a measured compute time keeps its ratio
-    (:class:`companion.ladder.workers.LinkPerCompute` with ``real_collective=False``). The
-    outputs are meaningless; the time is what is measured.
-    """
-
-    def __init__(self, link, world_size: int, timeline=None) -> None:
-        if not isinstance(world_size, int) or world_size < 2:
-            raise ValueError(f"world_size must be an int >= 2 (the ranks the ring spans), got {world_size!r}")
-        self.link, self.world_size, self.timeline = link, world_size, timeline
-        self.link_free_at = 0.0
-        self.n_all_reduces = 0
-
-    def all_reduce(self, tensor: torch.Tensor, async_op: bool = False, name: str = "all_reduce"):
-        self.n_all_reduces += 1
-        start = max(time.perf_counter(), self.link_free_at)
-        done = start + self.link.allreduce_time(tensor.numel() * tensor.element_size(), self.world_size)
-        self.link_free_at = done
-        work = _DelayWork(self, name, start, done)
-        if async_op:
-            return work
-        work.wait()
-        return None
-
-    def compute(self, name: str) -> ContextManager:
-        return nullcontext() if self.timeline is None else _compute_span(self.timeline, name)
 
 
 class _FirstUseWork:

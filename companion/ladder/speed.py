@@ -24,6 +24,7 @@ from companion.ladder.workers import (  # noqa: F401
     check_variants,
     speed_worker,
 )
+from companion.ladder.shaping import ShapedPerCompute  # noqa: F401
 from companion.lm import GPTConfig
 
 
@@ -52,6 +53,7 @@ class SpeedResult:
     module_compute_s: float = 0.0
     links: dict = field(default_factory=dict)
     steps: dict = field(default_factory=dict)  # (setting, batch, variant) -> slowest-rank decode step times (s)
+    shaping: dict = field(default_factory=dict)  # setting -> the shaped rate and its calibration
 
     def get(self, setting: str, variant: str, batch_size: int) -> SpeedRow:
         for row in self.rows:
@@ -79,6 +81,7 @@ def measure_speed(
     seed: int = 0,
     timeout_s: float = 120.0,
     variants: tuple[str, ...] = VARIANTS,
+    link: comm.ShapedLink | None = None,
 ) -> SpeedResult:
     """Time generation on ``tp_size`` processes for each named setting.
 
@@ -86,6 +89,8 @@ def measure_speed(
     :data:`~companion.ladder.workers.FREE_NETWORK`. ``batch_sizes`` is either a tuple (every
     setting at every batch size) or a dict from setting name to its batch sizes. ``variants``
     names the variants timed (default: all of :data:`VARIANTS`; each costs its share of the run).
+    With ``link`` (a :class:`companion.comm.ShapedLink`) the ranks run in a shaped network at that
+    rate, and :class:`~companion.ladder.shaping.ShapedPerCompute` settings reshape it.
     Returns a :class:`SpeedResult`.
     """
     variants = check_variants(variants)
@@ -104,9 +109,13 @@ def measure_speed(
         cases = [(name, b) for name in settings for b in batch_sizes]
     if not cases or min(b for _, b in cases) < 1:
         raise ValueError(f"need at least one batch size, all >= 1; got {batch_sizes!r}")
+    shaped = [name for name, s in settings.items() if isinstance(s, ShapedPerCompute)]
+    if shaped and link is None:
+        raise ValueError(f"settings {shaped} shape a real link: pass link=comm.ShapedLink(rate), the "
+                         "fast link the launch starts on")
     results = comm.launch(
         speed_worker, tp_size, cfg, dict(settings), cases, prompt_len, n_new, repeats,
-        gantt_setting, seed, variants, timeout_s=timeout_s,
+        gantt_setting, seed, variants, link, timeout_s=timeout_s, link=link,
     )
     # slowest rank per (setting, batch, repeat) and variant, step by step
     prefill: dict = {}
@@ -139,5 +148,5 @@ def measure_speed(
             ))
     spans = {v: [s for res in results for s in res["spans"].get(v, [])] for v in variants}
     return SpeedResult(rows, spans if gantt_setting is not None else {}, results[0]["module_compute_s"],
-                       results[0]["links"], all_steps)
+                       results[0]["links"], all_steps, results[0]["shaping"])
 

@@ -17,7 +17,8 @@ import torch.distributed as dist
 
 from companion import comm
 from companion.comm.device_timing import stream_done
-from companion.ladder.communicators import CountingCommunicator, DelayOnlyLink, NoCommunication
+from companion.ladder import shaping
+from companion.ladder.communicators import CountingCommunicator, NoCommunication
 from companion.ladder.cost_model import latency_for_allreduce_time
 from companion.ladder.model import Decoder, KVCache
 from companion.ladder.sharding import shard_model
@@ -46,16 +47,13 @@ class LinkPerCompute:
     ``gbit_per_s`` whose latency makes that all-reduce last ``a = ratio * c``. Calibrating in the
     timed processes themselves keeps ``a / c`` what it says on a busy, shared machine.
 
-    ``real_collective``: with ``False`` the ranks do not communicate at all under the modelled
-    link (:class:`~companion.ladder.communicators.DelayOnlyLink`): the partial sums stay partial,
-    as with no communication, and each all-reduce completes exactly at the modelled time. On a loaded machine a real gloo
-    round trip costs about a module's compute by itself and adds to the modelled time, so only
-    this way does ``a / c`` mean the same on any machine; the outputs are then meaningless.
+    The all-reduce really runs (gloo) and its completion is held back to the modelled time
+    (:class:`companion.comm.ModelledLink`); for a link the kernel really throttles, see
+    :class:`~companion.ladder.shaping.ShapedPerCompute`.
     """
 
     ratio: float
     gbit_per_s: float = 10.0
-    real_collective: bool = True
 
     def __post_init__(self) -> None:
         if not self.ratio > 0 or not self.gbit_per_s > 0:
@@ -155,18 +153,21 @@ def speed_worker(
     gantt_setting: str | None = None,
     seed: int = 0,
     variants: tuple[str, ...] = VARIANTS,
+    network: comm.ShapedLink | None = None,
 ) -> dict:
     """Time prefill and greedy decode steps of every variant for each ``(setting, batch size)`` in ``cases``.
 
-    ``settings`` maps a name to a :class:`companion.comm.Link`, a :class:`LinkPerCompute`,
-    ``None`` (bare gloo) or :data:`FREE_NETWORK`. The variants are *interleaved step by step*
+    ``settings`` maps a name to a :class:`companion.comm.Link`, a :class:`LinkPerCompute`, a
+    :class:`~companion.ladder.shaping.ShapedPerCompute` (needs ``network``, the launch's
+    :class:`~companion.comm.ShapedLink`), ``None`` (bare gloo) or :data:`FREE_NETWORK`. The variants are *interleaved step by step*
     (standard step, Ladder step, no-communication step, next standard step, ...), each after a
     barrier, so that a busy spell of the shared machine lands on all of them alike and the ratio of
     neighbouring steps measures the architectures rather than the load. ``variants`` picks which
     of :data:`VARIANTS` run (the calibration always times "no-comm", for ``c``).
 
     Returns ``{"times": [(setting, batch, repeat, {variant: prefill_s}, {variant: [step_s]})],
-    "spans": {variant: [Span]}, "module_compute_s": c, "links": {setting: link}}``; the spans are
+    "spans": {variant: [Span]}, "module_compute_s": c, "links": {setting: link},
+    "shaping": {setting: calibration}}`` (see :func:`companion.ladder.shaping.calibrate`); the spans are
     one decode step at the smallest batch over ``gantt_setting``; ``c`` and the calibrated links
     are measured at the smallest batch.
     """
@@ -179,30 +180,36 @@ def speed_worker(
     timeline = comm.Timeline(rank)
     c = _module_compute_s(shards, prompts[batch_sizes[0]], n_new, timeline)
     nbytes = batch_sizes[0] * cfg.d_model * 4  # one decode step's fp32 activations
-    modelled_only = {name for name, link in settings.items()
-                     if isinstance(link, LinkPerCompute) and not link.real_collective}
-    settings = {name: _calibrated(link, c, nbytes, world_size) if isinstance(link, LinkPerCompute)
+    shaped = {name: s for name, s in settings.items() if isinstance(s, shaping.ShapedPerCompute)}
+    shaped = shaping.calibrate(shaped, c, nbytes, network) if shaped else {}
+    settings = {name: None if name in shaped
+                else _calibrated(link, c, nbytes, world_size) if isinstance(link, LinkPerCompute)
                 else link for name, link in settings.items()}
-    nets = {
-        name: NoCommunication(timeline) if link == FREE_NETWORK
-        else DelayOnlyLink(link, world_size, timeline) if name in modelled_only
-        else comm.ModelledLink(link, timeline=timeline)
-        for name, link in settings.items()
-    }
+    nets = {name: NoCommunication(timeline) if link == FREE_NETWORK else comm.ModelledLink(link, timeline=timeline)
+            for name, link in settings.items()}
+
+    def use(name: str) -> None:  # a shaped setting reshapes every rank's NIC, the others restore it
+        if shaped:
+            shaping.set_link(shaped[name]["link"] if name in shaped else network)
+
     timed = {v: shards[v] for v in variants}
     for name in settings:  # warm-up: first calls allocate and fill caches
+        use(name)
         _interleaved_generation(timed, prompts[batch_sizes[0]], 2, nets[name], timeline)
     times = []
     for rep in range(repeats):
         for name, b in cases:
+            use(name)
             prefill, steps = _interleaved_generation(timed, prompts[b], n_new, nets[name], timeline)
             times.append((name, b, rep, prefill, steps))
             timeline.reset()  # keep the timeline small
     spans = {}
     if gantt_setting is not None:
+        use(gantt_setting)
         for v in variants:
             spans[v] = _one_decode_step_spans(shards[v], prompts[batch_sizes[0]], nets[gantt_setting], v, timeline)
-    return {"times": times, "spans": spans, "module_compute_s": c, "links": settings}
+    shaped = {name: {k: v for k, v in cal.items() if k != "link"} for name, cal in shaped.items()}
+    return {"times": times, "spans": spans, "module_compute_s": c, "links": settings, "shaping": shaped}
 
 
 def _calibrated(link: LinkPerCompute, c: float, nbytes: int, world_size: int) -> comm.Link:
