@@ -141,6 +141,21 @@ class MeasuredRun:
         """The calibration-fed model's time (fastest calibrations), beside :attr:`measured_s`."""
         return self.predict_calibrated().total_s
 
+    def forwarded_sends(self) -> dict[int, int]:
+        """Per rank, the sends of the repeat shown that carried an arrived partial: the addition of
+        the same chunk (span ``"reduce <chunk>"``) ended before the send (``"send <chunk>"``) began.
+
+        In a ring of ``p`` ranks every send after a rank's first forwards a partial, so a correct
+        ring shows ``p - 2`` of its ``p - 1`` sends per rank (and per chunk of a block) doing so.
+        """
+        out = {}
+        for rank in range(self.world_size):
+            spans = [s for s in self.spans if s.rank == rank]
+            reduced = {s.name.split()[1]: s.end_s for s in spans if s.name.startswith("reduce")}
+            out[rank] = sum(1 for s in spans if s.name.startswith("send")
+                            and reduced.get(s.name.split()[1], float("inf")) <= s.start_s)
+        return out
+
     @property
     def predicted_s(self) -> float:
         """The event model's time for the repeat shown (the fastest)."""

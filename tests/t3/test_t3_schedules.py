@@ -47,3 +47,21 @@ def test_bad_input_is_refused_before_launch():
 def test_link_for_ratio_gives_the_asked_reduce_scatter_time():
     link = link_for_ratio(0.02, 4_000_000, 4, 1.5, latency_s=1e-4)
     assert link.reduce_scatter_time(4_000_000, 4) == pytest.approx(0.03)
+
+
+def test_forwarded_sends_count_sends_that_follow_the_same_chunks_addition():
+    from companion.comm import Link, Span
+    from companion.t3.measured import MeasuredRun
+
+    spans = [
+        Span(0, "send 3", "comm", 0.0, 1.0),  # the first send: nothing arrived yet
+        Span(0, "reduce 2", "compute", 1.0, 1.5),
+        Span(0, "send 2", "comm", 1.5, 2.5),  # carries the partial added just before
+        Span(0, "reduce 1", "compute", 3.0, 3.5),
+        Span(0, "send 1", "comm", 3.2, 4.0),  # began before its addition ended: not forwarded
+        Span(1, "send 0", "comm", 0.0, 1.0),
+    ]
+    run = MeasuredRun(run=ScheduleRun("fine"), world_size=2, link=Link(0.0, 1e9), gemm_s=1.0,
+                      out_bytes=16, group_s=(), issue_s=(), wake_s=(), reduce_s=0.0, measured_s=1.0,
+                      totals_s=(1.0,), spans=spans, shown=0, max_abs_error=0.0, outputs=None)
+    assert run.forwarded_sends() == {0: 1, 1: 0}
