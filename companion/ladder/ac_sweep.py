@@ -50,9 +50,9 @@ RESULTS = Path(__file__).resolve().parents[2] / "book" / "ladder" / "results" / 
 RATIOS = (4.0, 3.0, 2.0, 1.0, 0.67, 0.5)
 
 #: The model and run settings; notebook 2's live run uses the same model, batch, prompt and fast
-#: link. At batch 32 bare gloo's all-reduce over the namespaces' veths costs about half a
-#: module's compute on two cores; at batch 8 about one, at batch 1 more (no link could then be
-#: fast enough for a/c below it). A short prompt: at batch 32 each prefill costs several decode
+#: link. At batch 32 bare gloo's all-reduce over the namespaces' veths costs a quarter to a half
+#: of a module's compute on two cores (it moves with the load); at batch 8 about one, at batch 1
+#: more (no link could then be fast enough for a/c below it). A short prompt: at batch 32 each prefill costs several decode
 #: steps, and only decode steps are judged.
 SETTINGS = dict(d_model=1024, n_layers=4, n_heads=8, vocab_size=32, seq_len=64, tp_size=2, batch=32,
                 prompt_len=4, n_new=16, repeats=2, launches=3, base_gbit_s=10.0, seed=0)
