@@ -74,8 +74,12 @@ def _check_sizes(sizes, world_size: int) -> list[int]:
     return [int(n) for n in sizes]
 
 
-def _time_once(operation: str, rank: int, x: torch.Tensor, out: torch.Tensor) -> float:
-    """Seconds of one ``operation`` on this rank, from a barrier until its data is here."""
+def time_once(operation: str, rank: int, x: torch.Tensor, out: torch.Tensor | None = None) -> float:
+    """Seconds of one ``operation`` on this rank, from a barrier until its data is here.
+
+    ``x``: this rank's tensor (changed in place); ``out``: the reduce-scatter's output chunk,
+    needed only for ``"reduce_scatter"``. Every timing of a collective in the book goes through here.
+    """
     dist.barrier()
     t0 = time.perf_counter()
     if operation == "all_reduce":
@@ -116,7 +120,7 @@ def sweep_worker(rank: int, world_size: int, sizes: list[int], repeats: int = 5,
         times = {op: [] for op in operations}
         for i in range(warmup + repeats):
             for op in operations:
-                t = _time_once(op, rank, x, out)
+                t = time_once(op, rank, x, out)
                 if i >= warmup:
                     times[op].append(t)
         for op in operations:

@@ -184,21 +184,15 @@ def shaped_probe(rank: int, world_size: int, nbytes: int) -> dict:
 def reshaped_all_reduce(rank: int, world_size: int, nbytes: int, rate_gbit_s: float) -> tuple[float, float]:
     """Seconds of an all-reduce of ``nbytes`` at the launch's rate, then after this rank (and every
     other) reshapes its NIC to ``rate_gbit_s`` with a two-frame bucket (the reshaping tests)."""
+    from .link_fit import time_once
     from .shaped_link import ShapedLink, reshape_own_link
 
     x = torch.zeros(nbytes // 4)
     dist.all_reduce(x)  # warm-up
-
-    def timed() -> float:
-        dist.barrier()
-        t0 = time.perf_counter()
-        dist.all_reduce(x)
-        return time.perf_counter() - t0
-
-    fast = min(timed() for _ in range(3))
+    fast = min(time_once("all_reduce", rank, x) for _ in range(3))
     reshape_own_link(ShapedLink(rate_gbit_s, burst_bytes=2 * 1514))
     dist.barrier()
-    return fast, min(timed() for _ in range(2))
+    return fast, min(time_once("all_reduce", rank, x) for _ in range(2))
 
 
 def late_rank_stall(rank: int, world_size: int, late_rank: int, delay_s: float, latency_s: float,

@@ -16,7 +16,6 @@ makes the same change, from the same agreed measurements, and a barrier follows.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +23,7 @@ import torch
 import torch.distributed as dist
 
 from companion import comm
+from companion.comm.link_fit import time_once
 from companion.comm.shaped_link import ETHERNET_HEADER_BYTES
 
 #: The probe rate makes the wire time about this many module computes (well above the noise).
@@ -64,12 +64,7 @@ def timed_all_reduce_s(nbytes: int, n: int = CALIBRATION_ALL_REDUCES) -> float:
     """Median seconds of ``n`` blocking all-reduces of ``nbytes`` of fp32, the slowest rank's."""
     x = torch.zeros(max(1, nbytes // 4), device=comm.device())
     dist.all_reduce(x)  # warm-up: the connection's buffers
-    samples = []
-    for _ in range(n):
-        dist.barrier()
-        t0 = time.perf_counter()
-        dist.all_reduce(x)
-        samples.append(time.perf_counter() - t0)
+    samples = [time_once("all_reduce", dist.get_rank(), x) for _ in range(n)]
     worst = torch.tensor([float(np.median(samples))], dtype=torch.float64, device=comm.device())
     dist.all_reduce(worst, op=dist.ReduceOp.MAX)
     return float(worst)

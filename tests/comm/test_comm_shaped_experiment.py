@@ -1,0 +1,50 @@
+"""The judged experiment's pieces: the rate it picks, the model it feeds, the CPU it measures."""
+
+import pytest
+
+from companion import comm
+from companion.comm import shaped_experiment, shaped_link
+from companion.comm.shaped_experiment import predict, rate_for_ratio
+
+needs_shaping = pytest.mark.skipif(shaped_link.support_problem() is not None,
+                                   reason=f"no shaped link here: {shaped_link.support_problem()}")
+PAYLOAD = 4 << 20
+
+
+def test_rate_for_ratio_gives_the_all_reduce_time_asked_for():
+    for mtu in (1500, 9000):
+        rate = rate_for_ratio(2.0, 0.05, PAYLOAD, 2, mtu)
+        link = comm.ShapedLink(rate, mtu=mtu)
+        # a two-rank ring all-reduce sends the payload once per rank, at the payload rate
+        assert PAYLOAD / link.payload_bytes_per_s == pytest.approx(0.1, rel=1e-9)
+
+
+@pytest.mark.parametrize("ratio,compute", [(0, 0.1), (1.0, 0.0), (-1.0, 0.1)])
+def test_rate_for_ratio_refuses_non_positive_input(ratio, compute):
+    with pytest.raises(ValueError, match="must be > 0"):
+        rate_for_ratio(ratio, compute, PAYLOAD, 2)
+
+
+def test_charged_cpu_stretches_only_overlapped_compute_by_its_share_of_the_transfer():
+    link = comm.Link(0.0, PAYLOAD / 0.05)  # the all-reduce takes 50 ms at p = 2
+    seq = [predict(0.1, link, PAYLOAD, 2, 4, "sequential", f) for f in (0.0, 0.2)]
+    assert seq[0] == pytest.approx(4 * 0.15) and seq[1] == pytest.approx(seq[0])
+    # compute-bound: each 100 ms step shares its first 50 ms with the transfer and loses 20 % of it
+    ovl = [predict(0.1, link, PAYLOAD, 2, 4, "overlapped", f) for f in (0.0, 0.2)]
+    assert ovl[0] == pytest.approx(0.4) and ovl[1] == pytest.approx(4 * (0.1 + 0.2 * 0.05))
+    # communication-bound: the stretched compute still ends before the transfer does
+    slow = comm.Link(0.0, PAYLOAD / 0.3)
+    assert predict(0.1, slow, PAYLOAD, 2, 4, "overlapped", 0.2) == pytest.approx(4 * 0.3)
+
+
+@needs_shaping
+def test_small_frames_on_a_slow_link_cost_cpu():
+    rows = {r["mtu"]: r for r in shaped_experiment.cpu_cost(0.25, (1500, 9000), numel=1 << 19, repeats=3)}
+    assert set(rows) == {None, 1500, 9000}
+    # 2 MiB per rank; 1448 and 8948 payload bytes per full segment (20 of IP, 32 of TCP)
+    assert rows[1500]["frames"] == pytest.approx(2**21 / 1448)
+    assert rows[9000]["frames"] == pytest.approx(2**21 / 8948)
+    # frames arrive one by one at this rate: many more wake-ups, and CPU, than with jumbo frames
+    assert rows[1500]["wakeups"] > 3 * rows[9000]["wakeups"], rows
+    assert rows[1500]["cpu_s"] > 2 * rows[9000]["cpu_s"], rows
+    assert rows[9000]["wall_s"] > 10 * rows[None]["wall_s"], rows  # and the link is really slow
