@@ -157,9 +157,19 @@ def predict(compute_s: float, link: Link, payload_bytes: int, world_size: int, n
     (its CPU seconds over its wall seconds, measured alone); an overlapped compute step is
     stretched by that times its overlap with the transfer.
     """
-    comm_s = link.allreduce_time(payload_bytes, world_size)
-    steps = [[compute_s] * n_steps for _ in range(world_size)]
-    return summarize(simulate(steps, comm_s, mode, contention=contention))["wall_s"]
+    return predict_steps([[compute_s] * n_steps for _ in range(world_size)], link, payload_bytes, mode, contention)
+
+
+def predict_steps(compute_steps_s: list[list[float]], link: Link, payload_bytes: int, mode: str,
+                  contention: float = 0.0) -> float:
+    """The event model's wall time (s) when rank ``r`` computes ``compute_steps_s[r][k]`` in step ``k``.
+
+    Fed a calibration run's own step times, rank by rank, the model sees what a single median
+    hides: every all-reduce waits for the slower rank's step, and the mean of a maximum exceeds
+    the maximum of the means.
+    """
+    comm_s = link.allreduce_time(payload_bytes, len(compute_steps_s))
+    return summarize(simulate(compute_steps_s, comm_s, mode, contention=contention))["wall_s"]
 
 
 def rate_for_ratio(ratio: float, compute_s: float, payload_bytes: int, world_size: int,
@@ -188,8 +198,10 @@ def compare(ratios=(0.5, 1.0, 2.0), *, world_size: int = 2, payload_numel: int =
     ``rate_gbit_s``, ``expected_beta_gbit_s`` (the shaper's payload
     rate), the fitted ``alpha_s``/``beta_gbit_s`` and ``fit_rms_rel_residual``, ``comm_cpu_s``
     (CPU seconds of one payload all-reduce, measured alone after the sweep) and ``contention``
-    (its CPU over its wall time), ``predicted_s`` (the model charged that CPU),
-    ``predicted_no_cpu_s`` (the model with communication free for the CPU), ``measured_s`` (median over repeats of the slowest rank's wall), the
+    (its CPU over its wall time), ``predicted_s`` (the median over repeats of the model fed the
+    step times of the calibration before that repeat, rank by rank, and charged that CPU),
+    ``predicted_no_cpu_s`` (the same with communication free for the CPU),
+    ``predicted_median_step_s`` (every step of every rank at the median ``compute_s``, CPU charged), ``measured_s`` (median over repeats of the slowest rank's wall), the
     repeats' ``measured_min_s``/``measured_max_s`` and ``rel_error`` = measured / predicted - 1.
     """
     payload_bytes = 4 * payload_numel
@@ -216,8 +228,14 @@ def compare(ratios=(0.5, 1.0, 2.0), *, world_size: int = 2, payload_numel: int =
         for mode in MODES:
             walls = [max(out[r]["runs"][i]["wall_s"] for r in range(world_size))
                      for i, run in enumerate(out[0]["runs"]) if run["mode"] == mode]
-            predicted = predict(compute_s, fit.link, payload_bytes, world_size, n_steps, mode, contention)
-            uncharged = predict(compute_s, fit.link, payload_bytes, world_size, n_steps, mode)
+            # one prediction per repeat, from the calibration run just before it; their median
+            calibrations = [[rank_out["compute_steps_s"][i * n_steps:(i + 1) * n_steps] for rank_out in out]
+                            for i in range(repeats)]
+            predicted = statistics.median(predict_steps(steps, fit.link, payload_bytes, mode, contention)
+                                          for steps in calibrations)
+            uncharged = statistics.median(predict_steps(steps, fit.link, payload_bytes, mode)
+                                          for steps in calibrations)
+            median_step = predict(compute_s, fit.link, payload_bytes, world_size, n_steps, mode, contention)
             measured = statistics.median(walls)
             rows.append({"ratio": ratio, "compute_s": compute_s, "rate_gbit_s": shaped.rate_gbit_s,
                          "expected_beta_gbit_s": shaped.payload_bytes_per_s / BYTES_PER_S_PER_GBPS, "mode": mode,
@@ -225,7 +243,8 @@ def compare(ratios=(0.5, 1.0, 2.0), *, world_size: int = 2, payload_numel: int =
                          "fit_rms_rel_residual": fit.rms_rel_residual, "fit": fit.as_dict(),
                          "comm_s": fit.link.allreduce_time(payload_bytes, world_size),
                          "comm_cpu_s": comm_cpu_s, "contention": contention,
-                         "predicted_s": predicted, "predicted_no_cpu_s": uncharged, "measured_s": measured, "measured_min_s": min(walls),
+                         "predicted_s": predicted, "predicted_no_cpu_s": uncharged,
+                         "predicted_median_step_s": median_step, "measured_s": measured, "measured_min_s": min(walls),
                          "measured_max_s": max(walls), "rel_error": measured / predicted - 1.0})
     return {"compute_s": statistics.median(compute_by_ratio.values()), "first_compute_s": first_compute_s,
             "payload_bytes": payload_bytes, "mtu": mtu, "world_size": world_size, "n_steps": n_steps,
