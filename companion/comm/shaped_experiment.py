@@ -213,8 +213,9 @@ def compare(ratios=(0.5, 1.0, 2.0), *, world_size: int = 2, payload_numel: int =
     for ratio in ratios:
         rate = round(rate_for_ratio(ratio, first_compute_s, payload_bytes, world_size, mtu), 4)
         shaped = ShapedLink(rate, mtu=mtu)
-        # up to twice the payload, in steps of two, and far enough past the token bucket to fit beta
-        sizes = sweep_sizes or default_sizes(16 * 1024, max(2 * payload_bytes, 32 * shaped.burst_bytes), 2)
+        # up to twice the payload, in steps of two, and at least three sizes past FIT_MIN_BURSTS buckets
+        largest = max(2 * payload_bytes, 4 * FIT_MIN_BURSTS * shaped.burst_bytes)
+        sizes = sweep_sizes or default_sizes(16 * 1024, largest, 2)
         out = launch(judged_worker, world_size, payload_numel, n_steps, repeats, matmuls, dim, sizes,
                      sweep_repeats, seed, link=shaped, timeout_s=timeout_s)
         sweep = out[0]["sweep"]
