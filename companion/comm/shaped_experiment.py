@@ -254,10 +254,23 @@ def compare(ratios=(0.5, 1.0, 2.0), *, world_size: int = 2, payload_numel: int =
 
 def markdown_table(result: dict) -> str:
     """A Markdown table of :func:`compare`'s rows (times in ms, rates in Gbit/s)."""
-    out = ("| rate set | β fitted | β expected | α fitted (ms) | schedule | predicted (ms) | measured (ms) "
-           "| error |\n|---:|---:|---:|---:|---|---:|---:|---:|\n")
+    out = ("| rate set | β fitted | β expected | α fitted (ms) | CPU share of the all-reduce | schedule "
+           "| predicted from one median step (ms) | predicted, CPU left free (ms) | predicted (ms) | measured (ms) "
+           "| error |\n|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n")
     for r in result["rows"]:
         out += (f"| {r['rate_gbit_s']:.3f} | {r['beta_gbit_s']:.3f} | {r['expected_beta_gbit_s']:.3f} | "
-                f"{1e3 * r['alpha_s']:.2f} | {r['mode']} | {1e3 * r['predicted_s']:.0f} | "
-                f"{1e3 * r['measured_s']:.0f} | {100 * r['rel_error']:+.1f} % |\n")
+                f"{1e3 * r['alpha_s']:.2f} | {r['contention']:.3f} | {r['mode']} | "
+                f"{1e3 * r['predicted_median_step_s']:.0f} | {1e3 * r['predicted_no_cpu_s']:.0f} | "
+                f"{1e3 * r['predicted_s']:.0f} | {1e3 * r['measured_s']:.0f} | {100 * r['rel_error']:+.1f} % |\n")
+    return out
+
+
+def cpu_markdown_table(rows: list[dict]) -> str:
+    """A Markdown table of :func:`cpu_cost`'s rows (times in ms)."""
+    out = ("| network | full frames sent per rank | wall time (ms) | CPU time (ms) | wake-ups | CPU share |\n"
+           "|---|---:|---:|---:|---:|---:|\n")
+    for r in rows:
+        frames = "" if r["frames"] is None else f"{r['frames']:.0f}"
+        out += (f"| {r['network']} | {frames} | {1e3 * r['wall_s']:.1f} | {1e3 * r['cpu_s']:.1f} | "
+                f"{r['wakeups']:.0f} | {r['cpu_fraction']:.2f} |\n")
     return out
