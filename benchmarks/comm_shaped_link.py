@@ -3,9 +3,10 @@
 1. Message-size sweeps (4 KiB to 64 MiB) of all-reduce, ring reduce-scatter and point-to-point on
    bare gloo loopback and on :class:`companion.comm.ShapedLink` at two rates, each fitted by
    least squares; the fitted beta is set beside the shaper's payload rate.
-2. :func:`companion.comm.shaped_experiment.compare`: compute calibrated in its own run, the link
-   fitted in its own sweep, and the event model's prediction of sequential and overlapped wall
-   times judged against real runs at three rates (communication 0.5x, 1x and 2x compute).
+2. :func:`companion.comm.shaped_experiment.compare`, on jumbo frames: the link fitted in its own
+   sweep, the CPU of the payload's all-reduce measured alone, compute calibrated before each
+   repeat, and the event model's prediction of sequential and overlapped wall times judged
+   against real runs at three rates (communication 0.5x, 1x and 2x compute).
 
 Writes ``benchmarks/results/comm_shaped_link.json`` with its provenance. Needs root (network
 namespaces); run it on a quiet machine:
