@@ -29,6 +29,9 @@ from companion.seld.pra_room import foa_rir as pra_foa_rir
 from companion.seld.room import ShoeboxRoom, foa_rir
 from companion.seld.sounds import CLASSES, make_sound
 
+#: The spacing (degrees) of the paper's direction grid in azimuth and elevation.
+GRID_STEP_DEG = 10.0
+
 
 def _check_range(name: str, value, *, low: float | None = None, strict_low: bool = False, fix: str) -> None:
     """``value`` must be a pair ``(lo, hi)`` of finite numbers with ``lo <= hi`` (and above ``low``)."""
@@ -60,6 +63,8 @@ class SceneConfig:
     gap_seconds: tuple[float, float] = (0.1, 0.6)
     level_db: tuple[float, float] = (-6.0, 0.0)  # per-event level spread
     distance_m: tuple[float, float] = (1.0, 2.5)  # source distance in the room (reverberant only)
+    # 0: the paper's grid; 5: every direction half a step off it, so none was seen in training
+    grid_offset_deg: float = 0.0
 
     def __post_init__(self):
         if not 1 <= self.overlap <= 3:
@@ -75,6 +80,10 @@ class SceneConfig:
         _check_range("level_db", self.level_db, fix="per-event level in dB re full scale, e.g. (-6.0, 0.0)")
         _check_range("distance_m", self.distance_m, low=0.0, strict_low=True,
                      fix="source distance in m, e.g. (1.0, 2.5); it must be > 0")
+        g = self.grid_offset_deg
+        if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 <= g < GRID_STEP_DEG:
+            raise ValueError(f"grid_offset_deg must be a number in [0, {GRID_STEP_DEG}), got {g!r}; "
+                             f"0 is the paper's grid, {GRID_STEP_DEG / 2:g} puts every direction half a step off it")
         rooms = self.room if isinstance(self.room, tuple) else (self.room,)
         bad = [r for r in rooms if not isinstance(r, (ShoeboxRoom, PraRoom))]
         if not rooms or bad or (isinstance(self.room, tuple) and not all(isinstance(r, PraRoom) for r in rooms)):
@@ -87,6 +96,17 @@ class SceneConfig:
     def rooms(self) -> tuple:
         """The rooms a reverberant scene may be rendered in (one, or the tuple's)."""
         return self.room if isinstance(self.room, tuple) else (self.room,)
+
+    @property
+    def directions(self) -> tuple[np.ndarray, np.ndarray]:
+        """The azimuths and elevations (degrees) events are drawn from: the grid, shifted by the offset.
+
+        Shifted azimuths wrap into [-180, 180); shifted elevations above the grid's top are dropped,
+        so every direction stays within the elevations the paper's data cover.
+        """
+        az = (AZIMUTHS_DEG + self.grid_offset_deg + 180.0) % 360.0 - 180.0
+        el = ELEVATIONS_DEG + self.grid_offset_deg
+        return np.sort(az), el[el <= ELEVATIONS_DEG[-1]]
 
     @property
     def n_samples(self) -> int:
@@ -138,6 +158,7 @@ def draw_events(config: SceneConfig, rng) -> list[Event]:
     rng = as_generator(rng)
     events: list[Event] = []
     lo, hi = config.event_seconds
+    azimuths, elevations = config.directions
     for _track in range(config.overlap):
         t = rng.uniform(0, config.gap_seconds[1])
         while t + lo <= config.clip_seconds:
@@ -146,7 +167,7 @@ def draw_events(config: SceneConfig, rng) -> list[Event]:
             free = [c for c in range(config.n_classes) if c not in {e.class_index for e in busy}]
             taken = {(e.azimuth, e.elevation) for e in busy}
             while True:
-                az, el = float(rng.choice(AZIMUTHS_DEG)), float(rng.choice(ELEVATIONS_DEG))
+                az, el = float(rng.choice(azimuths)), float(rng.choice(elevations))
                 if (az, el) not in taken:
                     break
             events.append(Event(int(rng.choice(free)), float(t), float(offset), az, el))
