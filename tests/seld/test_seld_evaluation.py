@@ -113,3 +113,13 @@ def test_blocks_must_divide_the_scenes(tiny):
     _, networks = tiny
     with pytest.raises(ValueError, match="blocks"):
         evaluation.evaluate_condition("ov1-anechoic", networks, 10, 3, 0)
+
+
+@pytest.mark.parametrize("patience", [0, -3, 2.5, True])
+def test_training_refuses_a_bad_patience_before_it_starts(tmp_path, patience):
+    from companion.seld.experiments import train_reference
+
+    with pytest.raises(ValueError, match="patience"):
+        train_reference(["ov1-anechoic"], tmp_path / "m", masked=False, phase="absolute", seed=0, threads=1,
+                        patience=patience)
+    assert not list(tmp_path.iterdir())  # nothing written
