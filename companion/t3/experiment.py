@@ -41,7 +41,9 @@ class ExperimentSpec:
     """GEMM sizes ``(m x k) @ (k x n)`` per rank, link latency, settings, repeats and seed.
 
     ``calibration_runs`` runs of each setting precede the judged ``repeats``; only their
-    software overheads are kept (for :meth:`MeasuredRun.predict_calibrated`).
+    software overheads are kept (for :meth:`MeasuredRun.predict_calibrated`), as their median.
+    An odd count makes that median one run's value, so one run slowed by a thread start or a
+    busy moment cannot move it (with two, the median is their mean).
     """
 
     m: int
@@ -49,7 +51,7 @@ class ExperimentSpec:
     n: int
     runs: tuple[ScheduleRun, ...]
     repeats: int = 3
-    calibration_runs: int = 2
+    calibration_runs: int = 5
     latency_s: float = 1e-4
     seed: int = 0
     return_outputs: bool = False

@@ -85,10 +85,13 @@ def run_schedule(a: torch.Tensor, b: torch.Tensor, layout: ScheduleLayout, net: 
     check_rows(m_rows, p, layout.chunks_per_block)
     dev = a.device
     left, right = (rank - 1) % p, (rank + 1) % p
-    out = torch.empty(m_rows, n_cols, dtype=a.dtype, device=dev)
+    # zeros, not empty: writing every page now takes the page faults of fresh buffers
+    # before the clock starts; with empty they would land inside the timed GEMM (a few ms
+    # for a 4 MiB output on a CPU), which calibration times on buffers already touched
+    out = torch.zeros(m_rows, n_cols, dtype=a.dtype, device=dev)
     rows = {item: item_rows(item, rank, m_rows, layout) for item in layout.items}
     incoming = [item for item in layout.items if item[0] > 0]
-    received = {item: torch.empty(rows[item].stop - rows[item].start, n_cols, dtype=a.dtype, device=dev)
+    received = {item: torch.zeros(rows[item].stop - rows[item].start, n_cols, dtype=a.dtype, device=dev)
                 for item in incoming}
     stamps = {item: torch.zeros(1, dtype=torch.float64, device=dev) for item in incoming}
     # 1. post every receive before the clock starts: chunk (s, j) here is the left
