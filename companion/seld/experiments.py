@@ -4,14 +4,23 @@ Train a reference model on fresh synthetic scenes every epoch and write its chec
 JSON record of how it was produced::
 
     python -m companion.seld.experiments train --conditions ov1-anechoic --out book/seld/assets/seldnet_ov1
+    python -m companion.seld.experiments train --conditions ov1-anechoic,ov2-anechoic,ov3-anechoic,ov1-reverberant,ov2-reverberant,ov3-reverberant --out book/seld/assets/seldnet_mixed
     COMPANION_SCALE=paper python -m companion.seld.experiments train --conditions ov1-anechoic --out runs/paper_ov1
 
 The default scale trains the paper's layout at half its widths on fresh scenes every epoch, in
 batches of 4, until the validation SELD score has not improved for ``DEFAULT_PATIENCE`` epochs
-(``--patience``) or a wall-clock cap of ``max_seconds`` = 3600 s (``--max-seconds``). The committed
-checkpoints ``seldnet_ov1`` and ``seldnet_mixed`` predate early stopping: their JSON records name
-the command that made them (``--phase relative --max-seconds 1620``, no patience).
-``COMPANION_SCALE=paper`` trains the paper-sized network longer on more scenes, with patience 30.
+(``--patience``), for at most 200 epochs, and within a wall-clock cap of ``max_seconds`` = 3600 s
+(``--max-seconds``). The committed
+checkpoints ``seldnet_ov1`` and ``seldnet_mixed`` were made by exactly the two documented commands
+(the first two above), ``seldnet_mixed_seed1`` and ``seldnet_mixed_seed2`` by the second with
+``--seed 1`` or ``--seed 2`` (and ``--max-seconds 7200``, so that sharing the CPU could not cut them
+short). Their JSON records give the epochs run, the best (0-based) epoch and the seconds. A run that
+early stopping ended has ``epochs_run == best_epoch + 1 + patience``, one that the epoch limit ended
+has ``epochs_run == settings["epochs"]``; both are reproducible to the epoch, while one that the
+wall-clock cap ended depends on the machine's speed. ``seldnet_ov1_relphase`` and
+``seldnet_mixed_relphase`` are the relative-phase ablations, from an earlier version of the chapter
+(``--phase relative --max-seconds 1620``, no patience). ``COMPANION_SCALE=paper`` trains the
+paper-sized network longer on more scenes, with patience 30.
 """
 
 from __future__ import annotations

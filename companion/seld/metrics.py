@@ -326,7 +326,9 @@ def evaluate(pred_prob, pred_doa, ref_sed, ref_doa, frames_per_segment: int, *, 
     """Every metric of the chapter from network outputs: probabilities ``(T, K)``, DOA ``(T, K, 3)``.
 
     ``doa_error`` (the chapter's Hungarian mean over matched pairs) enters ``seld_score``;
-    ``doa_error_dcase2019`` is the reference's division by the predicted DOAs.
+    ``doa_error_dcase2019`` is the reference's division by the predicted DOAs. ``n_ref`` (active
+    reference class-segments, the error rate's denominator) and ``n_frames`` (frame recall's) say
+    how finely the ratios resolve: one count moves ER by ``1 / n_ref``.
     """
     pred_prob = np.asarray(pred_prob, dtype=float)
     if not np.all(np.isfinite(pred_prob)):
@@ -352,4 +354,6 @@ def evaluate(pred_prob, pred_doa, ref_sed, ref_doa, frames_per_segment: int, *, 
         "le": loc["le"],
         "lr": loc["lr"],
         "de_f": loc["de_f"],
+        "n_ref": sed["n_ref"],
+        "n_frames": int(len(pred_sed)),
     }

@@ -17,14 +17,14 @@ SMALL = SceneConfig(clip_seconds=1.0)
 
 
 def test_condition_names_give_their_configs():
-    assert evaluation.test_config("ov2-reverberant").reverberant
-    off = evaluation.test_config("ov3-anechoic-offgrid")
+    assert evaluation.condition_config("ov2-reverberant").reverberant
+    off = evaluation.condition_config("ov3-anechoic-offgrid")
     assert off.overlap == 3 and off.grid_offset_deg == 5.0 and not off.reverberant
-    assert evaluation.test_config("ov1-anechoic-snr10").snr_db == 10.0
+    assert evaluation.condition_config("ov1-anechoic-snr10").snr_db == 10.0
     assert set(evaluation.CONDITIONS) >= set(evaluation.TABLE_CONDITIONS)
     for bad in ("ov1-anechoic-snr", "ov1-anechoic-louder", "ov4-anechoic"):
         with pytest.raises(ValueError, match="ov"):
-            evaluation.test_config(bad)
+            evaluation.condition_config(bad)
 
 
 def test_off_grid_scenes_never_use_a_training_direction():
@@ -62,6 +62,36 @@ def test_agreement_is_within_noise_and_can_fail():
     assert not evaluation.agrees(0.5 + 3.1 * se, stored, 20)
     with pytest.raises(ValueError, match="live_scenes"):
         evaluation.agrees(0.5, stored, 0)
+    perfect = evaluation.interval(0.0, [0.0] * 10, 10)  # blocks that never vary: only equality agrees
+    assert evaluation.agrees(0.0, perfect, 20) and not evaluation.agrees(0.01, perfect, 20)
+    # one error in 60 live segments against none stored: within four counts' resolution, not within three hundredths
+    assert evaluation.agrees(1 / 60, perfect, 20, z=4.0, resolution=1 / 60)
+    assert not evaluation.agrees(0.3, perfect, 20, z=4.0, resolution=1 / 60)
+    with pytest.raises(ValueError, match="resolution"):
+        evaluation.agrees(0.0, perfect, 20, resolution=float("nan"))
+
+
+def test_seed_spread_is_the_spread_of_the_runs_pooled_values():
+    row = {name: {"f1": evaluation.interval(v, [v - 0.01, v + 0.01], 5)}
+           for name, v in (("mixed", 0.80), ("mixed_seed1", 0.86), ("mixed_seed2", 0.83))}
+    spread = evaluation.seed_spread(row, "f1")
+    assert spread["values"] == [0.80, 0.86, 0.83]
+    assert spread["mean"] == pytest.approx(0.83) and spread["sd"] == pytest.approx(0.03)
+    assert (spread["min"], spread["max"]) == (0.80, 0.86)
+    with pytest.raises(ValueError, match="doa_error"):
+        evaluation.seed_spread(row, "doa_error")
+    with pytest.raises(ValueError, match="mixed_seed2"):
+        evaluation.seed_spread({k: row[k] for k in ("mixed", "mixed_seed1")}, "f1")
+
+
+def test_target_verdict_reads_both_targets():
+    f, d = evaluation.TARGET_F1, evaluation.TARGET_DOA_DEG
+    assert evaluation.target_verdict(f, d) == "meets both"  # the bounds are inclusive
+    assert evaluation.target_verdict(f - 0.01, d).startswith("meets the DOA")
+    assert evaluation.target_verdict(f, d + 0.1).startswith("meets the F-score")
+    assert evaluation.target_verdict(0.0, 90.0) == "misses both"
+    with pytest.raises(ValueError, match="nan"):
+        evaluation.target_verdict(float("nan"), d)
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +137,21 @@ def test_borrowed_counts_are_the_networks_own(tiny):
         # direction whenever one is asked
         assert np.all(found <= asked) and np.all(found[asked == 1] == 1)
         assert np.array_equal(music.sum(axis=1), np.minimum(asked, 3))  # MUSIC: cut at three
+
+
+def test_self_counting_baselines_report_the_mdl_counts(tiny):
+    from companion.seld.music import mdl_counts
+
+    scenes, networks = tiny
+    outputs = evaluation.estimates(scenes, networks, self_count=True)
+    row = evaluation.score(outputs, scenes, networks)
+    own = [mdl_counts(s.audio) for s in scenes]
+    for (music, _), n in zip(outputs["music@mdl"], own):
+        assert np.array_equal(music.sum(axis=1), n)
+    # frame recall scored through doa_scores against a direct count of frames whose estimate is right
+    truth = np.concatenate([s.sed.sum(axis=1) for s in scenes])
+    assert row["music@mdl"]["frame_recall"] == pytest.approx(np.mean(np.concatenate(own) == truth), abs=1e-12)
+    assert "music@mdl" not in evaluation.estimates(scenes, networks)  # only when asked
 
 
 def test_blocks_must_divide_the_scenes(tiny):

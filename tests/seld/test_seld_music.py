@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from companion.seld.foa import angular_distance, direction_to_unit, foa_encode
-from companion.seld.music import direction_grid, foa_covariances, frame_directions, steering
+from companion.seld.music import (
+    direction_grid, foa_covariances, frame_directions, mdl_counts, mdl_order, steering,
+)
 from companion.seld.scenes import Event, SceneConfig, frame_labels, render_scene
 
 FS = 6400
@@ -78,3 +80,43 @@ def test_music_refuses_too_many_sources_and_bad_audio():
         frame_directions(audio, np.ones(T + 1, dtype=int))
     with pytest.raises(ValueError, match="shape \\(4, n\\)"):
         frame_directions(audio[:3], np.ones(T, dtype=int))
+
+
+def test_mdl_order_on_hand_made_eigenvalues():
+    # equal eigenvalues are white noise; one, two, three that stand out are that many signals
+    assert mdl_order([1.0, 1.0, 1.0, 1.0], 200) == 0
+    assert mdl_order([50.0, 1.0, 1.01, 0.99], 200) == 1
+    assert mdl_order([50.0, 20.0, 1.0, 1.02], 200) == 2
+    assert mdl_order([50.0, 20.0, 8.0, 1.0], 200) == 3
+    # the order of the eigenvalues does not matter; max_order caps the answer
+    assert mdl_order([1.0, 20.0, 8.0, 50.0], 200) == 3 and mdl_order([50.0, 20.0, 8.0, 1.0], 200, 2) == 2
+    # a spread the snapshots cannot tell from noise is no signal: with 3 snapshots a 2:1 spread is noise
+    assert mdl_order([2.0, 1.0, 1.0, 1.0], 3) == 0 and mdl_order([2.0, 1.0, 1.0, 1.0], 10_000) == 1
+
+
+def test_mdl_order_agrees_with_the_textbook_criterion_on_random_spectra():
+    # Wax & Kailath (1985), the MDL criterion with the complex-data penalty, written out per k
+    rng = np.random.default_rng(3)
+    lams = rng.exponential(1.0, (200, 4)) ** 3
+    N = 96.0
+    for lam in lams:
+        lam = np.sort(lam)[::-1]
+        mdl = [-N * (4 - k) * np.log(np.prod(lam[k:]) ** (1 / (4 - k)) / np.mean(lam[k:]))
+               + 0.5 * k * (8 - k) * np.log(N) for k in range(4)]
+        assert mdl_order(lam, N) == int(np.argmin(mdl))
+
+
+def test_mdl_counts_the_plane_waves_of_synthetic_audio():
+    for dirs in ([], [(37.0, 10.0)], [(60.0, 20.0), (-90.0, -20.0)], [(60.0, 20.0), (-90.0, -20.0), (150.0, 45.0)]):
+        counts = mdl_counts(noisy_plane_waves(dirs, seed=len(dirs)))
+        assert np.mean(counts[2:-2] == len(dirs)) > 0.9, (dirs, np.bincount(counts))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"eigenvalues": [1.0, 1.0], "n_snapshots": 10, "max_order": 2}, "max_order"),
+    ({"eigenvalues": [1.0, 1.0, 1.0], "n_snapshots": 1.0, "max_order": 1}, "n_snapshots"),
+    ({"eigenvalues": [1.0, np.nan, 1.0, 1.0], "n_snapshots": 10}, "finite"),
+])
+def test_mdl_order_refuses_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        mdl_order(**kwargs)
