@@ -9,7 +9,7 @@ JSON record of how it was produced::
 
 The default scale trains the paper's layout at half its widths on fresh scenes every epoch, in
 batches of 4, until the validation SELD score has not improved for ``DEFAULT_PATIENCE`` epochs
-(``--patience``), for at most 200 epochs, and within a wall-clock cap of ``max_seconds`` = 3600 s
+(``--patience``), for at most 200 epochs (``--epochs``), and within a wall-clock cap of ``max_seconds`` = 3600 s
 (``--max-seconds``). The committed
 checkpoints ``seldnet_ov1`` and ``seldnet_mixed`` were made by exactly the two documented commands
 (the first two above), ``seldnet_mixed_seed1`` and ``seldnet_mixed_seed2`` by the second with
@@ -107,7 +107,7 @@ def git_commit() -> str:
 
 
 def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: int, threads: int, max_seconds: float | None = None,
-                    patience: int | None = None) -> dict:
+                    patience: int | None = None, epochs: int | None = None) -> dict:
     """Train SELDnet on fresh scenes of ``conditions``; write ``out.pt`` and ``out.json``."""
     torch.set_num_threads(threads)
     seed_everything(seed)
@@ -120,9 +120,12 @@ def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: in
     )
     if max_seconds is not None:
         settings["max_seconds"] = max_seconds
+    for name, value in (("patience", patience), ("epochs", epochs)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a whole number of epochs >= 1, got {value!r}")
+    if epochs is not None:
+        settings["epochs"] = epochs
     if patience is not None:
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"patience must be a whole number of epochs >= 1, got {patience!r}")
         settings["patience"] = patience
     model_config = pick(
         default=SMALL,  # a quarter of the paper's compute: what a shared 2-core CPU trains in the cap
@@ -183,12 +186,14 @@ def main(argv=None) -> None:
     train.add_argument("--max-seconds", type=float, default=None, help="override the wall-clock cap of the scale")
     train.add_argument("--patience", type=int, default=None,
                        help=f"stop after this many epochs without a better validation SELD score (default {DEFAULT_PATIENCE})")
+    train.add_argument("--epochs", type=int, default=None,
+                       help="override the epoch limit of the scale (default 200), e.g. to let early stopping end the run")
     args = parser.parse_args(argv)
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
     for c in conditions:
         scene_config(c)
     record = train_reference(conditions, args.out, masked=args.masked, phase=args.phase, seed=args.seed, threads=args.threads, max_seconds=args.max_seconds,
-                             patience=args.patience)
+                             patience=args.patience, epochs=args.epochs)
     print(json.dumps({k: record[k] for k in ("seconds", "epochs_run", "best_epoch")} | {"best_val": record["val"][record["best_epoch"]]}, default=float))
 
 

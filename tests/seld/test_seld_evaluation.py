@@ -160,6 +160,16 @@ def test_blocks_must_divide_the_scenes(tiny):
         evaluation.evaluate_condition("ov1-anechoic", networks, 10, 3, 0)
 
 
+@pytest.mark.parametrize("epochs", [0, -1, 3.0, False])
+def test_training_refuses_a_bad_epoch_limit_before_it_starts(tmp_path, epochs):
+    from companion.seld.experiments import train_reference
+
+    with pytest.raises(ValueError, match="epochs"):
+        train_reference(["ov1-anechoic"], tmp_path / "m", masked=False, phase="absolute", seed=0, threads=1,
+                        epochs=epochs)
+    assert not list(tmp_path.iterdir())  # refused before anything was written
+
+
 @pytest.mark.parametrize("patience", [0, -3, 2.5, True])
 def test_training_refuses_a_bad_patience_before_it_starts(tmp_path, patience):
     from companion.seld.experiments import train_reference
