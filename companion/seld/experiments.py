@@ -21,6 +21,11 @@ wall-clock cap ended depends on the machine's speed. ``seldnet_ov1_relphase`` an
 ``seldnet_mixed_relphase`` are the relative-phase ablations, from an earlier version of the chapter
 (``--phase relative --max-seconds 1620``, no patience). ``COMPANION_SCALE=paper`` trains the
 paper-sized network longer on more scenes, with patience 30.
+
+A run writes ``<out>.state.pt`` after every epoch; ``--resume`` continues an unfinished run from
+it (after a wall-clock cap or a lost session) and ends with the weights an uninterrupted run would
+have. The record's ``sittings`` list each sitting's first epoch, command, commit and date, and
+``stopped_by`` says what ended the run (``patience``, ``epochs`` or ``max_seconds``).
 """
 
 from __future__ import annotations
@@ -107,11 +112,24 @@ def git_commit() -> str:
 
 
 def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: int, threads: int, max_seconds: float | None = None,
-                    patience: int | None = None, epochs: int | None = None) -> dict:
-    """Train SELDnet on fresh scenes of ``conditions``; write ``out.pt`` and ``out.json``."""
+                    patience: int | None = None, epochs: int | None = None, resume: bool = False) -> dict:
+    """Train SELDnet on fresh scenes of ``conditions``; write ``out.pt`` and ``out.json``.
+
+    While it trains, ``out.state.pt`` holds the state after the last epoch; ``resume=True``
+    continues from it (same options, except ``epochs`` and ``max_seconds``). The file is deleted
+    when early stopping or the epoch limit ends the run, and kept when the wall-clock cap does,
+    so that a capped run can be resumed later.
+    """
+    state = out.with_name(out.name + ".state.pt")
+    if state.is_file() and not resume:
+        raise ValueError(f"{state} holds an unfinished run; pass --resume to continue it, or delete the file to start afresh")
+    if resume and not state.is_file():
+        raise ValueError(f"--resume was given but there is no {state} to continue from")
     torch.set_num_threads(threads)
     seed_everything(seed)
     commit = git_commit()  # the code that runs, recorded before anything else changes
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    command = " ".join(["python -m companion.seld.experiments"] + [a for a in sys.argv[1:] if a != "--resume"])
     settings = pick(
         # small batches: within a CPU budget the number of optimiser steps, not the batch, limits learning
         default=dict(scenes_per_epoch=128, batch_size=4, epochs=200, max_seconds=3600.0, patience=DEFAULT_PATIENCE,
@@ -144,12 +162,22 @@ def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: in
         patience=settings["patience"],
         max_seconds=settings["max_seconds"],
         seed=seed,
+        state_path=state,
+        state_meta=dict(conditions=list(conditions), phase=phase, scale=current(), threads=threads,
+                        model_config=asdict(model_config),
+                        settings={k: v for k, v in settings.items() if k not in ("epochs", "max_seconds")}),
+        sitting=dict(command=command, git_commit=commit, date_utc=now, max_seconds=settings["max_seconds"]),
     )
+    if history.stopped_by in ("patience", "epochs"):
+        state.unlink()
+    first = history.sittings[0]
     record = {
-        "command": " ".join(["python -m companion.seld.experiments"] + sys.argv[1:]),
+        "command": first["command"],
         "scale": current(),
-        "git_commit": commit,
-        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": first["git_commit"],
+        "date_utc": first["date_utc"],
+        "stopped_by": history.stopped_by,
+        "sittings": history.sittings,
         "seconds": history.seconds,
         "torch": torch.__version__,
         "threads": threads,
@@ -188,13 +216,15 @@ def main(argv=None) -> None:
                        help=f"stop after this many epochs without a better validation SELD score (default {DEFAULT_PATIENCE})")
     train.add_argument("--epochs", type=int, default=None,
                        help="override the epoch limit of the scale (default 200), e.g. to let early stopping end the run")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the unfinished run saved in <out>.state.pt (same options; --epochs and --max-seconds may change)")
     args = parser.parse_args(argv)
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
     for c in conditions:
         scene_config(c)
     record = train_reference(conditions, args.out, masked=args.masked, phase=args.phase, seed=args.seed, threads=args.threads, max_seconds=args.max_seconds,
-                             patience=args.patience, epochs=args.epochs)
-    print(json.dumps({k: record[k] for k in ("seconds", "epochs_run", "best_epoch")} | {"best_val": record["val"][record["best_epoch"]]}, default=float))
+                             patience=args.patience, epochs=args.epochs, resume=args.resume)
+    print(json.dumps({k: record[k] for k in ("seconds", "epochs_run", "best_epoch", "stopped_by")} | {"best_val": record["val"][record["best_epoch"]]}, default=float))
 
 
 if __name__ == "__main__":

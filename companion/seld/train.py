@@ -1,9 +1,16 @@
-"""Training SELDnet: Adam, the SELD loss, early stopping on the SELD score, checkpoints."""
+"""Training SELDnet: Adam, the SELD loss, early stopping on the SELD score, checkpoints.
+
+A long run can be split over several sittings: with ``state_path`` :func:`fit` writes, after every
+epoch, everything the next epoch depends on (weights, Adam's moments, the batch-order generator,
+the history and the best weights so far) and, when that file exists, continues from it. Training
+data are a function of the epoch only, so a resumed run takes the same steps as one that was never
+interrupted, and ends with the same weights to the bit (checked by a test).
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +33,11 @@ class History:
     val: list[dict] = field(default_factory=list)
     best_epoch: int = -1
     seconds: float = 0.0
+    #: why training ended: ``"patience"``, ``"epochs"`` (the limit) or ``"max_seconds"`` (the cap)
+    stopped_by: str = ""
+    #: one entry per sitting: ``{"first_epoch": e, ...}`` plus the caller's ``sitting`` details;
+    #: a run that was never resumed has one, with ``first_epoch`` 0
+    sittings: list[dict] = field(default_factory=list)
 
     @property
     def best(self) -> dict:
@@ -65,12 +77,20 @@ def fit(
     seed: int = 0,
     max_seconds: float | None = None,
     progress: bool = True,
+    state_path: Path | str | None = None,
+    state_meta: dict | None = None,
+    sitting: dict | None = None,
 ) -> History:
     """Train ``model`` in place and restore the weights of the epoch with the lowest SELD score.
 
     ``train`` is a data set, or a function ``epoch -> data set`` for fresh scenes every epoch.
     Training stops after ``patience`` epochs without improvement (``None``: never early) or
-    after the first epoch that ends past ``max_seconds`` of wall-clock time.
+    after the first epoch of this call that ends past ``max_seconds`` of wall-clock time.
+    ``state_path``: write the training state there after every epoch and, if the file exists,
+    resume from it; ``state_meta`` (what defines the run: data, model, optimiser settings) is stored
+    with it and must be equal on resuming, or a ``ValueError`` names what differs. The epoch limit
+    and ``max_seconds`` may change between sittings; ``sitting`` (e.g. the commit and the date) is
+    recorded in ``History.sittings``.
     The paper: Adam with default settings, batch 16 (this function's default; the chapter's
     reference runs use 4, see :mod:`companion.seld.experiments`), ``doa_weight`` 50, unmasked MSE.
     """
@@ -79,7 +99,19 @@ def fit(
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     history, best_state, start = History(), None, time.perf_counter()
-    bar = tqdm(range(epochs), desc="epochs", disable=not progress)
+    meta = dict(state_meta or {}) | dict(batch_size=batch_size, lr=lr, doa_weight=doa_weight, masked=masked,
+                                          patience=patience, seed=seed)
+    first, seconds_before = 0, 0.0
+    if state_path is not None and Path(state_path).is_file():
+        first, history, best_state, seconds_before = _resume(Path(state_path), meta, model, optimiser, generator)
+        if history.stopped_by == "patience":
+            raise ValueError(f"the run in {state_path} already ended by early stopping after epoch {first}; "
+                             "nothing to resume (delete the file to train afresh)")
+        if first >= epochs:
+            raise ValueError(f"the run in {state_path} has done {first} epochs, not fewer than epochs={epochs}; "
+                             f"raise the epoch limit above {first} to go on")
+    history.sittings.append({"first_epoch": first} | dict(sitting or {}))
+    bar = tqdm(range(first, epochs), desc="epochs", disable=not progress)
     for epoch in bar:
         data = train(epoch) if callable(train) else train
         model.train()
@@ -100,13 +132,42 @@ def fit(
             history.best_epoch = epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", seld=f"{score:.3f}")
-        if patience is not None and epoch - history.best_epoch >= patience:
-            break
-        if max_seconds is not None and time.perf_counter() - start > max_seconds:
+        history.stopped_by = (
+            "patience" if patience is not None and epoch - history.best_epoch >= patience
+            else "epochs" if epoch + 1 == epochs
+            else "max_seconds" if max_seconds is not None and time.perf_counter() - start > max_seconds
+            else ""
+        )
+        history.seconds = seconds_before + time.perf_counter() - start
+        if state_path is not None:
+            _save_state(Path(state_path), meta, epoch + 1, model, optimiser, generator, history, best_state)
+        if history.stopped_by:
             break
     model.load_state_dict(best_state)
-    history.seconds = time.perf_counter() - start
     return history
+
+
+def _save_state(path: Path, meta, next_epoch, model, optimiser, generator, history: History, best_state) -> None:
+    plain = asdict(history)  # NumPy scalars become Python numbers: the file loads with weights_only=True
+    plain["val"] = [{k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()} for row in plain["val"]]
+    blob = {"meta": meta, "next_epoch": next_epoch, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+            "generator": generator.get_state(), "history": plain, "best_state": best_state}
+    partial = path.with_name(path.name + ".partial")
+    torch.save(blob, partial)
+    partial.replace(path)  # atomic: an interrupted write leaves the previous epoch's state intact
+
+
+def _resume(path: Path, meta: dict, model, optimiser, generator):
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    differs = {k: (blob["meta"].get(k), meta.get(k)) for k in set(blob["meta"]) | set(meta) if blob["meta"].get(k) != meta.get(k)}
+    if differs:
+        detail = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in sorted(differs.items()))
+        raise ValueError(f"cannot resume from {path}: the run differs ({detail}); use the saved run's options or delete the file")
+    model.load_state_dict(blob["model"])
+    optimiser.load_state_dict(blob["optimiser"])
+    generator.set_state(blob["generator"])
+    history = History(**blob["history"])
+    return blob["next_epoch"], history, blob["best_state"], history.seconds
 
 
 def save_checkpoint(path, model: SELDnet, scaler: FeatureScaler, meta: dict | None = None) -> None:

@@ -125,6 +125,48 @@ def test_training_lowers_the_loss_and_a_checkpoint_round_trips(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
+    config = SceneConfig(clip_seconds=1.0)
+    first, scaler = make_data(4, config, 0)
+    epochs = [first, make_data(4, config, 1, scaler=scaler)[0], make_data(4, config, 2, scaler=scaler)[0]]
+    small = SELDnetConfig(conv_filters=4, rnn_hidden=8, fc_hidden=8)
+    kwargs = dict(batch_size=2, lr=3e-3, seed=3, progress=False, state_meta={"run": "test"})
+
+    def model(init_seed):
+        torch.manual_seed(init_seed)
+        return SELDnet(small)
+
+    straight = model(0)
+    whole = fit(straight, lambda e: epochs[e % 3], first, epochs=5, **kwargs)
+    state = tmp_path / "run.state.pt"
+    interrupted = model(0)
+    part = fit(interrupted, lambda e: epochs[e % 3], first, epochs=5, max_seconds=0.0, state_path=state, **kwargs)
+    assert part.stopped_by == "max_seconds" and len(part.train_loss) == 1 and state.is_file()
+    resumed = model(7)  # other initial weights: the state file must replace them
+    rest = fit(resumed, lambda e: epochs[e % 3], first, epochs=5, state_path=state, sitting={"note": "2nd"}, **kwargs)
+    assert rest.train_loss == whole.train_loss and rest.best_epoch == whole.best_epoch
+    assert [v["seld_score"] for v in rest.val] == [v["seld_score"] for v in whole.val]
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert rest.sittings == [{"first_epoch": 0}, {"first_epoch": 1, "note": "2nd"}] and rest.stopped_by == "epochs"
+    with pytest.raises(ValueError, match=r"differs \(lr: saved 0.003, now 0.001\)"):
+        fit(model(0), first, first, epochs=9, state_path=state, **(kwargs | {"lr": 1e-3}))
+    with pytest.raises(ValueError, match="raise the epoch limit above 5"):
+        fit(model(0), first, first, epochs=5, state_path=state, **kwargs)
+
+
+def test_experiments_refuse_to_overwrite_an_unfinished_run(tmp_path):
+    from companion.seld.experiments import train_reference
+
+    out = tmp_path / "model"
+    options = dict(masked=False, phase="absolute", seed=0, threads=1)
+    with pytest.raises(ValueError, match="no .*model.state.pt to continue from"):
+        train_reference(["ov1-anechoic"], out, resume=True, **options)
+    (tmp_path / "model.state.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match="holds an unfinished run; pass --resume"):
+        train_reference(["ov1-anechoic"], out, **options)
+
+
 def test_relative_phase_carries_the_sign_of_the_direction():
     from companion.seld.scenes import Event, render_scene
 
