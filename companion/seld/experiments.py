@@ -9,22 +9,25 @@ JSON record of how it was produced::
 
 The default scale trains the paper's layout at half its widths on fresh scenes every epoch, in
 batches of 4, until the validation SELD score has not improved for ``DEFAULT_PATIENCE`` epochs
-(``--patience``), for at most 200 epochs (``--epochs``), and within a wall-clock cap of ``max_seconds`` = 3600 s
-(``--max-seconds``). The committed
-checkpoints ``seldnet_ov1`` and ``seldnet_mixed`` were made by exactly the two documented commands
-(the first two above), ``seldnet_mixed_seed1`` and ``seldnet_mixed_seed2`` by the second with
-``--seed 1`` or ``--seed 2`` (and ``--max-seconds 7200``, so that sharing the CPU could not cut them
-short). Their JSON records give the epochs run, the best (0-based) epoch and the seconds. A run that
-early stopping ended has ``epochs_run == best_epoch + 1 + patience``, one that the epoch limit ended
-has ``epochs_run == settings["epochs"]``; both are reproducible to the epoch, while one that the
+(``--patience``), with a safety limit of ``DEFAULT_EPOCH_LIMIT`` epochs (``--epochs``) and no
+wall-clock cap (``--max-seconds`` caps one sitting). ``seldnet_ov1`` was made by the first command
+above, when the limits were 200 epochs and 3600 s; early stopping ended it well inside both, so the
+command makes it today. The committed ``seldnet_mixed`` (the second command) and
+``seldnet_mixed_seed1``/``_seed2`` (with ``--seed 1``/``--seed 2``) were made under those earlier
+limits and stopped at the 200-epoch limit, still improving; their records say so. The seed changes
+the initial weights and the batch order, not the scenes. Each JSON record gives the epochs run, the
+best (0-based) epoch and the seconds. A run that early stopping ended has
+``epochs_run == best_epoch + 1 + patience``, one that the epoch limit ended has
+``epochs_run == settings["epochs"]``; both are reproducible to the epoch, while one that a
 wall-clock cap ended depends on the machine's speed. ``seldnet_ov1_relphase`` and
 ``seldnet_mixed_relphase`` are the relative-phase ablations, from an earlier version of the chapter
 (``--phase relative --max-seconds 1620``, no patience). ``COMPANION_SCALE=paper`` trains the
-paper-sized network longer on more scenes, with patience 30.
+paper-sized network longer on more scenes, with patience 30; ``--device cuda`` trains on a GPU.
 
 A run writes ``<out>.state.pt`` after every epoch; ``--resume`` continues an unfinished run from
 it (after a wall-clock cap or a lost session) and ends with the weights an uninterrupted run would
-have. The record's ``sittings`` list each sitting's first epoch, command, commit and date, and
+have. The record's ``command`` holds the options that define the run (not ``--resume`` or
+``--max-seconds``); its ``sittings`` list each sitting's first epoch, command, commit and date, and
 ``stopped_by`` says what ended the run (``patience``, ``epochs`` or ``max_seconds``).
 """
 
@@ -57,6 +60,10 @@ TRAIN_SEED = 10_000
 
 #: Epochs without a better validation SELD score after which a default-scale run stops (early stopping).
 DEFAULT_PATIENCE = 15
+
+#: The most epochs a default-scale run may take: far beyond where early stopping has ended any run
+#: of this chapter, so that a run which reaches it is flagged (``stopped_by == "epochs"``).
+DEFAULT_EPOCH_LIMIT = 1000
 
 #: The reference network of the committed checkpoints: the paper's layout at half its widths.
 SMALL = SELDnetConfig(conv_filters=32, rnn_hidden=64, fc_hidden=64)
@@ -104,6 +111,25 @@ def mixed_data(conditions, n_scenes: int, seed: int, scaler: FeatureScaler | Non
     return data, scaler
 
 
+def run_options(argv: list[str]) -> list[str]:
+    """The command-line options that define a run: ``argv`` without those of one sitting.
+
+    ``--resume`` and ``--max-seconds`` (a wall-clock cap of one sitting; each sitting's cap is in
+    the record's ``sittings``) do not change the model a finished run ends with.
+    """
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--resume" or a.startswith("--max-seconds="):
+            pass
+        elif a == "--max-seconds":
+            skip = True
+        else:
+            kept.append(a)
+    return kept
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
@@ -112,14 +138,21 @@ def git_commit() -> str:
 
 
 def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: int, threads: int, max_seconds: float | None = None,
-                    patience: int | None = None, epochs: int | None = None, resume: bool = False) -> dict:
+                    patience: int | None = None, epochs: int | None = None, resume: bool = False, device: str = "cpu") -> dict:
     """Train SELDnet on fresh scenes of ``conditions``; write ``out.pt`` and ``out.json``.
 
     While it trains, ``out.state.pt`` holds the state after the last epoch; ``resume=True``
     continues from it (same options, except ``epochs`` and ``max_seconds``). The file is deleted
     when early stopping or the epoch limit ends the run, and kept when the wall-clock cap does,
-    so that a capped run can be resumed later.
+    so that a capped run can be resumed later. ``device`` is where the network trains (the scenes
+    are always synthesised on the CPU); the checkpoint is written from the CPU either way.
     """
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device {device!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} was asked for but torch.cuda.is_available() is False; use --device cpu")
     state = out.with_name(out.name + ".state.pt")
     if state.is_file() and not resume:
         raise ValueError(f"{state} holds an unfinished run; pass --resume to continue it, or delete the file to start afresh")
@@ -129,11 +162,12 @@ def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: in
     seed_everything(seed)
     commit = git_commit()  # the code that runs, recorded before anything else changes
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    command = " ".join(["python -m companion.seld.experiments"] + [a for a in sys.argv[1:] if a != "--resume"])
+    command = " ".join(["python -m companion.seld.experiments"] + run_options(sys.argv[1:]))
     settings = pick(
         # small batches: within a CPU budget the number of optimiser steps, not the batch, limits learning
-        default=dict(scenes_per_epoch=128, batch_size=4, epochs=200, max_seconds=3600.0, patience=DEFAULT_PATIENCE,
-                     n_val=32),
+        # early stopping ends a run; the epoch limit is a safety net, and no wall-clock cap by default
+        default=dict(scenes_per_epoch=128, batch_size=4, epochs=DEFAULT_EPOCH_LIMIT, max_seconds=None,
+                     patience=DEFAULT_PATIENCE, n_val=32),
         paper=dict(scenes_per_epoch=1000, batch_size=16, epochs=300, max_seconds=None, patience=30, n_val=200),
     )
     if max_seconds is not None:
@@ -166,8 +200,11 @@ def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: in
         state_meta=dict(conditions=list(conditions), phase=phase, scale=current(), threads=threads,
                         model_config=asdict(model_config),
                         settings={k: v for k, v in settings.items() if k not in ("epochs", "max_seconds")}),
-        sitting=dict(command=command, git_commit=commit, date_utc=now, max_seconds=settings["max_seconds"]),
+        sitting=dict(command=command, git_commit=commit, date_utc=now, max_seconds=settings["max_seconds"],
+                     device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
+        device=device,
     )
+    model.cpu()
     if history.stopped_by in ("patience", "epochs"):
         state.unlink()
     first = history.sittings[0]
@@ -180,6 +217,7 @@ def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: in
         "sittings": history.sittings,
         "seconds": history.seconds,
         "torch": torch.__version__,
+        "device": device.type,
         "threads": threads,
         "conditions": list(conditions),
         "masked_mse": masked,
@@ -211,11 +249,12 @@ def main(argv=None) -> None:
     train.add_argument("--phase", choices=("absolute", "relative"), default="absolute", help="phase features (default: the paper's absolute)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=1)
-    train.add_argument("--max-seconds", type=float, default=None, help="override the wall-clock cap of the scale")
+    train.add_argument("--max-seconds", type=float, default=None, help="cap this sitting's wall-clock seconds (default: no cap); the state is kept for --resume")
     train.add_argument("--patience", type=int, default=None,
                        help=f"stop after this many epochs without a better validation SELD score (default {DEFAULT_PATIENCE})")
     train.add_argument("--epochs", type=int, default=None,
-                       help="override the epoch limit of the scale (default 200), e.g. to let early stopping end the run")
+                       help=f"override the epoch limit of the scale (default {DEFAULT_EPOCH_LIMIT}; early stopping normally ends a run first)")
+    train.add_argument("--device", default="cpu", help="where the network trains, e.g. cuda (default cpu)")
     train.add_argument("--resume", action="store_true",
                        help="continue the unfinished run saved in <out>.state.pt (same options; --epochs and --max-seconds may change)")
     args = parser.parse_args(argv)
@@ -223,7 +262,8 @@ def main(argv=None) -> None:
     for c in conditions:
         scene_config(c)
     record = train_reference(conditions, args.out, masked=args.masked, phase=args.phase, seed=args.seed, threads=args.threads, max_seconds=args.max_seconds,
-                             patience=args.patience, epochs=args.epochs, resume=args.resume)
+                             patience=args.patience, epochs=args.epochs, resume=args.resume,
+                             device=args.device)
     print(json.dumps({k: record[k] for k in ("seconds", "epochs_run", "best_epoch", "stopped_by")} | {"best_val": record["val"][record["best_epoch"]]}, default=float))
 
 

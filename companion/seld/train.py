@@ -46,12 +46,16 @@ class History:
 
 @torch.no_grad()
 def predict(model: SELDnet, data: SeldData, *, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Activity probabilities ``(N, T, K)`` and DOA vectors ``(N, T, K, 3)`` as NumPy arrays."""
+    """Activity probabilities ``(N, T, K)`` and DOA vectors ``(N, T, K, 3)`` as NumPy arrays.
+
+    Runs on the model's device; the features are moved there a batch at a time.
+    """
+    device = next(model.parameters()).device
     probs, doas = [], []
     for i in range(0, len(data), batch_size):
-        p, d = model.predict(data.feats[i : i + batch_size])
-        probs.append(p.numpy())
-        doas.append(d.numpy())
+        p, d = model.predict(data.feats[i : i + batch_size].to(device))
+        probs.append(p.cpu().numpy())
+        doas.append(d.cpu().numpy())
     return np.concatenate(probs), np.concatenate(doas)
 
 
@@ -80,6 +84,7 @@ def fit(
     state_path: Path | str | None = None,
     state_meta: dict | None = None,
     sitting: dict | None = None,
+    device: str | torch.device = "cpu",
 ) -> History:
     """Train ``model`` in place and restore the weights of the epoch with the lowest SELD score.
 
@@ -90,17 +95,21 @@ def fit(
     resume from it; ``state_meta`` (what defines the run: data, model, optimiser settings) is stored
     with it and must be equal on resuming, or a ``ValueError`` names what differs. The epoch limit
     and ``max_seconds`` may change between sittings; ``sitting`` (e.g. the commit and the date) is
-    recorded in ``History.sittings``.
+    recorded in ``History.sittings``. ``device`` (``"cpu"``, ``"cuda"``, ...): where the model is
+    moved and trained; the scenes are made on the CPU and moved a batch at a time. A run is resumed
+    only on the device type it began on, since another device rounds differently.
     The paper: Adam with default settings, batch 16 (this function's default; the chapter's
     reference runs use 4, see :mod:`companion.seld.experiments`), ``doa_weight`` 50, unmasked MSE.
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"need epochs >= 1 and batch_size >= 1, got {epochs} and {batch_size}")
-    generator = torch.Generator().manual_seed(seed)
+    device = torch.device(device)
+    model.to(device)
+    generator = torch.Generator().manual_seed(seed)  # batch order on the CPU: the same on every device
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     history, best_state, start = History(), None, time.perf_counter()
     meta = dict(state_meta or {}) | dict(batch_size=batch_size, lr=lr, doa_weight=doa_weight, masked=masked,
-                                          patience=patience, seed=seed)
+                                          patience=patience, seed=seed, device=device.type)
     first, seconds_before = 0, 0.0
     if state_path is not None and Path(state_path).is_file():
         first, history, best_state, seconds_before = _resume(Path(state_path), meta, model, optimiser, generator)
@@ -119,8 +128,9 @@ def fit(
         losses = []
         for i in range(0, len(data), batch_size):
             idx = order[i : i + batch_size]
-            sed_logits, doa = model(data.feats[idx])
-            loss, _, _ = seld_loss(sed_logits, doa, data.sed[idx], data.doa[idx], doa_weight=doa_weight, masked=masked)
+            sed_logits, doa = model(data.feats[idx].to(device))
+            loss, _, _ = seld_loss(sed_logits, doa, data.sed[idx].to(device), data.doa[idx].to(device), doa_weight=doa_weight,
+                                   masked=masked)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -130,7 +140,7 @@ def fit(
         score = history.val[-1]["seld_score"]
         if history.best_epoch < 0 or score < history.best["seld_score"]:
             history.best_epoch = epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", seld=f"{score:.3f}")
         history.stopped_by = (
             "patience" if patience is not None and epoch - history.best_epoch >= patience
@@ -143,7 +153,7 @@ def fit(
             _save_state(Path(state_path), meta, epoch + 1, model, optimiser, generator, history, best_state)
         if history.stopped_by:
             break
-    model.load_state_dict(best_state)
+    model.load_state_dict(best_state)  # copies into the model's parameters, on its device
     return history
 
 

@@ -155,13 +155,25 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
         fit(model(0), first, first, epochs=5, state_path=state, **kwargs)
 
 
-def test_experiments_refuse_to_overwrite_an_unfinished_run(tmp_path):
+def test_the_recorded_command_drops_the_options_of_one_sitting():
+    from companion.seld.experiments import run_options
+
+    argv = ["train", "--seed", "1", "--max-seconds", "60", "--resume", "--out", "x", "--max-seconds=5"]
+    assert run_options(argv) == ["train", "--seed", "1", "--out", "x"]
+
+
+def test_experiments_refuse_an_unfinished_run_and_a_device_they_cannot_use(tmp_path):
     from companion.seld.experiments import train_reference
 
     out = tmp_path / "model"
     options = dict(masked=False, phase="absolute", seed=0, threads=1)
     with pytest.raises(ValueError, match="no .*model.state.pt to continue from"):
         train_reference(["ov1-anechoic"], out, resume=True, **options)
+    with pytest.raises(ValueError, match="'gpu' is not a torch device"):
+        train_reference(["ov1-anechoic"], out, device="gpu", **options)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="torch.cuda.is_available"):
+            train_reference(["ov1-anechoic"], out, device="cuda", **options)
     (tmp_path / "model.state.pt").write_bytes(b"")
     with pytest.raises(ValueError, match="holds an unfinished run; pass --resume"):
         train_reference(["ov1-anechoic"], out, **options)
