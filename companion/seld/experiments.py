@@ -18,8 +18,12 @@ limits and stopped at the 200-epoch limit, still improving; their records say so
 the initial weights and the batch order, not the scenes. Each JSON record gives the epochs run, the
 best (0-based) epoch and the seconds. A run that early stopping ended has
 ``epochs_run == best_epoch + 1 + patience``, one that the epoch limit ended has
-``epochs_run == settings["epochs"]``; both are reproducible to the epoch, while one that a
-wall-clock cap ended depends on the machine's speed. ``seldnet_ov1_relphase`` and
+``epochs_run == settings["epochs"]``; both are reproducible to the epoch on one machine, while
+one that a wall-clock cap ended depends on the machine's speed. Across machines float32 rounding
+differs: rerun on another 2-core machine of the same kind, the seed-0 mixture's training loss
+matched the committed record's to 4e-8 (relative) in the first epoch and drifted to 2e-3 by the
+twelfth, so another machine follows a nearby trajectory, not the same one; the spread over seeds
+says how much that can move the results. ``seldnet_ov1_relphase`` and
 ``seldnet_mixed_relphase`` are the relative-phase ablations, from an earlier version of the chapter
 (``--phase relative --max-seconds 1620``, no patience). ``COMPANION_SCALE=paper`` trains the
 paper-sized network longer on more scenes, with patience 30; ``--device cuda`` trains on a GPU.
@@ -109,6 +113,23 @@ def mixed_data(conditions, n_scenes: int, seed: int, scaler: FeatureScaler | Non
         scaler = FeatureScaler().fit(data.feats)
     data.feats = scaler.transform(data.feats)
     return data, scaler
+
+
+def stop_reason(record: dict) -> str:
+    """What ended the training run of a JSON ``record``: ``"patience"``, ``"epochs"`` or ``"max_seconds"``.
+
+    Records written since resumable runs carry ``stopped_by``; for older ones the reason follows
+    from the counts: early stopping leaves ``epochs_run == best_epoch + 1 + patience``, the epoch
+    limit ``epochs_run == settings["epochs"]``, and anything else was the wall-clock cap.
+    """
+    if record.get("stopped_by"):
+        return record["stopped_by"]
+    settings, run = record["settings"], record["epochs_run"]
+    if settings.get("patience") is not None and run == record["best_epoch"] + 1 + settings["patience"]:
+        return "patience"
+    if run == settings["epochs"]:
+        return "epochs"
+    return "max_seconds"
 
 
 def run_options(argv: list[str]) -> list[str]:

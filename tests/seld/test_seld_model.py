@@ -162,6 +162,16 @@ def test_the_recorded_command_drops_the_options_of_one_sitting():
     assert run_options(argv) == ["train", "--seed", "1", "--out", "x"]
 
 
+def test_the_stop_reason_of_old_and_new_records():
+    from companion.seld.experiments import stop_reason
+
+    old = {"settings": {"patience": 15, "epochs": 200}, "best_epoch": 98}
+    assert stop_reason(old | {"epochs_run": 114}) == "patience"
+    assert stop_reason(old | {"epochs_run": 200, "best_epoch": 195}) == "epochs"
+    assert stop_reason(old | {"epochs_run": 63, "settings": {"patience": None, "epochs": 200}}) == "max_seconds"
+    assert stop_reason(old | {"epochs_run": 200, "stopped_by": "max_seconds"}) == "max_seconds"
+
+
 def test_experiments_refuse_an_unfinished_run_and_a_device_they_cannot_use(tmp_path):
     from companion.seld.experiments import train_reference
 
