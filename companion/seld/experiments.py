@@ -132,6 +132,37 @@ def stop_reason(record: dict) -> str:
     return "max_seconds"
 
 
+def _earlier_run(path: Path, defining: dict):
+    """The model, scaler, :class:`~companion.seld.train.History` and provenance of a finished run."""
+    from companion.seld.train import History, load_checkpoint
+
+    path = path.with_suffix("") if path.suffix in (".pt", ".json") else path
+    record_path = path.with_name(path.name + ".json")
+    if not record_path.is_file():
+        raise FileNotFoundError(f"--init-from {path}: no record {record_path} beside the checkpoint")
+    record = json.loads(record_path.read_text())
+    saved = dict(conditions=record["conditions"], phase=record["phase"], scale=record["scale"], threads=record["threads"],
+                 model_config=record["model_config"], masked_mse=record["masked_mse"], seed=record["seed"],
+                 settings={k: v for k, v in record["settings"].items() if k not in ("epochs", "max_seconds")})
+    now = json.loads(json.dumps(defining))  # tuples as lists, as in the record
+    differs = sorted(k for k in now if saved[k] != now[k])
+    if differs:
+        detail = "; ".join(f"{k}: earlier {saved[k]!r}, now {now[k]!r}" for k in differs)
+        raise ValueError(f"--init-from {path}: the earlier run differs ({detail}); use its options")
+    if stop_reason(record) == "max_seconds":
+        raise ValueError(f"--init-from {path}: that run was cut by a wall-clock cap, not finished; resume it instead")
+    model, scaler, _ = load_checkpoint(path.with_name(path.name + ".pt"))
+    first_sitting = {"first_epoch": 0, "command": record["command"], "git_commit": record["git_commit"],
+                     "date_utc": record["date_utc"], "max_seconds": record["settings"].get("max_seconds"),
+                     "device": record.get("device", "cpu")}
+    earlier = History(train_loss=record["train_loss"], val=record["val"], best_epoch=record["best_epoch"],
+                      seconds=record["seconds"], sittings=record.get("sittings") or [first_sitting])
+    provenance = {"record": record_path.name, "git_commit": record["git_commit"], "epochs_run": record["epochs_run"],
+                  "best_epoch": record["best_epoch"], "stopped_by": stop_reason(record),
+                  "note": "the best weights and the scaler of that run; a fresh Adam from the next epoch"}
+    return model, scaler, earlier, provenance
+
+
 def run_options(argv: list[str]) -> list[str]:
     """The command-line options that define a run: ``argv`` without those of one sitting.
 
@@ -159,7 +190,8 @@ def git_commit() -> str:
 
 
 def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: int, threads: int, max_seconds: float | None = None,
-                    patience: int | None = None, epochs: int | None = None, resume: bool = False, device: str = "cpu") -> dict:
+                    patience: int | None = None, epochs: int | None = None, resume: bool = False, device: str = "cpu",
+                    init_from: Path | None = None) -> dict:
     """Train SELDnet on fresh scenes of ``conditions``; write ``out.pt`` and ``out.json``.
 
     While it trains, ``out.state.pt`` holds the state after the last epoch; ``resume=True``
@@ -167,6 +199,10 @@ def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: in
     when early stopping or the epoch limit ends the run, and kept when the wall-clock cap does,
     so that a capped run can be resumed later. ``device`` is where the network trains (the scenes
     are always synthesised on the CPU); the checkpoint is written from the CPU either way.
+    ``init_from``: a finished run of this module (``init_from.pt`` and ``.json``) with the same
+    options, to go on training from its best weights and its scaler at the epoch after its last,
+    with a fresh Adam (see :func:`~companion.seld.train.fit`'s ``earlier``). Its record's sittings
+    become the first of this run's. A run that a wall-clock cap stops writes only its state.
     """
     try:
         device = torch.device(device)
@@ -204,9 +240,16 @@ def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: in
         default=SMALL,  # a quarter of the paper's compute: what a shared 2-core CPU trains in the cap
         paper=SELDnetConfig(),  # the paper's sizes: 64 filters, 2 x 128 GRU, 128 FC
     )
-    _, scaler = mixed_data(conditions, settings["scenes_per_epoch"], TRAIN_SEED - 1, None, phase=phase)
+    defining = dict(conditions=list(conditions), phase=phase, scale=current(), threads=threads,
+                    model_config=asdict(model_config), masked_mse=masked, seed=seed,
+                    settings={k: v for k, v in settings.items() if k not in ("epochs", "max_seconds")})
+    earlier, initialised_from = None, None
+    if init_from is not None:
+        model, scaler, earlier, initialised_from = _earlier_run(Path(init_from), defining)
+    else:
+        _, scaler = mixed_data(conditions, settings["scenes_per_epoch"], TRAIN_SEED - 1, None, phase=phase)
+        model = SELDnet(model_config)
     val, _ = mixed_data(conditions, settings["n_val"], VAL_SEED, scaler, phase=phase)
-    model = SELDnet(model_config)
     history = fit(
         model,
         lambda epoch: mixed_data(conditions, settings["scenes_per_epoch"], TRAIN_SEED + epoch, scaler, phase=phase)[0],
@@ -218,16 +261,19 @@ def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: in
         max_seconds=settings["max_seconds"],
         seed=seed,
         state_path=state,
-        state_meta=dict(conditions=list(conditions), phase=phase, scale=current(), threads=threads,
-                        model_config=asdict(model_config),
-                        settings={k: v for k, v in settings.items() if k not in ("epochs", "max_seconds")}),
+        state_meta=defining | {"initialised_from": initialised_from},
         sitting=dict(command=command, git_commit=commit, date_utc=now, max_seconds=settings["max_seconds"],
                      device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
         device=device,
+        earlier=earlier,
     )
     model.cpu()
-    if history.stopped_by in ("patience", "epochs"):
-        state.unlink()
+    if history.stopped_by == "max_seconds":
+        print(f"stopped by the wall-clock cap after epoch {len(history.train_loss)}; the state is in {state}: "
+              "run the same command with --resume to go on", file=sys.stderr)
+        return {"stopped_by": history.stopped_by, "epochs_run": len(history.train_loss), "seconds": history.seconds,
+                "best_epoch": history.best_epoch, "val": history.val}
+    state.unlink()
     first = history.sittings[0]
     record = {
         "command": first["command"],
@@ -236,6 +282,7 @@ def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: in
         "date_utc": first["date_utc"],
         "stopped_by": history.stopped_by,
         "sittings": history.sittings,
+        "initialised_from": initialised_from,
         "seconds": history.seconds,
         "torch": torch.__version__,
         "device": device.type,
@@ -276,6 +323,8 @@ def main(argv=None) -> None:
     train.add_argument("--epochs", type=int, default=None,
                        help=f"override the epoch limit of the scale (default {DEFAULT_EPOCH_LIMIT}; early stopping normally ends a run first)")
     train.add_argument("--device", default="cpu", help="where the network trains, e.g. cuda (default cpu)")
+    train.add_argument("--init-from", type=Path, default=None,
+                       help="go on from a finished run with the same options (its best weights, a fresh Adam)")
     train.add_argument("--resume", action="store_true",
                        help="continue the unfinished run saved in <out>.state.pt (same options; --epochs and --max-seconds may change)")
     args = parser.parse_args(argv)
@@ -284,7 +333,7 @@ def main(argv=None) -> None:
         scene_config(c)
     record = train_reference(conditions, args.out, masked=args.masked, phase=args.phase, seed=args.seed, threads=args.threads, max_seconds=args.max_seconds,
                              patience=args.patience, epochs=args.epochs, resume=args.resume,
-                             device=args.device)
+                             device=args.device, init_from=args.init_from)
     print(json.dumps({k: record[k] for k in ("seconds", "epochs_run", "best_epoch", "stopped_by")} | {"best_val": record["val"][record["best_epoch"]]}, default=float))
 
 

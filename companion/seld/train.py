@@ -85,6 +85,7 @@ def fit(
     state_meta: dict | None = None,
     sitting: dict | None = None,
     device: str | torch.device = "cpu",
+    earlier: History | None = None,
 ) -> History:
     """Train ``model`` in place and restore the weights of the epoch with the lowest SELD score.
 
@@ -98,6 +99,9 @@ def fit(
     recorded in ``History.sittings``. ``device`` (``"cpu"``, ``"cuda"``, ...): where the model is
     moved and trained; the scenes are made on the CPU and moved a batch at a time. A run is resumed
     only on the device type it began on, since another device rounds differently.
+    ``earlier``: the history of a finished run whose best weights ``model`` holds; training goes on
+    from epoch ``len(earlier.train_loss)`` with a fresh optimiser (Adam's moments were not kept),
+    the earlier curves and best epoch carried over, so patience counts from the earlier best.
     The paper: Adam with default settings, batch 16 (this function's default; the chapter's
     reference runs use 4, see :mod:`companion.seld.experiments`), ``doa_weight`` 50, unmasked MSE.
     """
@@ -111,6 +115,16 @@ def fit(
     meta = dict(state_meta or {}) | dict(batch_size=batch_size, lr=lr, doa_weight=doa_weight, masked=masked,
                                           patience=patience, seed=seed, device=device.type)
     first, seconds_before = 0, 0.0
+    if earlier is not None:
+        if not earlier.train_loss or not 0 <= earlier.best_epoch < len(earlier.train_loss):
+            raise ValueError(f"earlier must be a finished run's history, got {len(earlier.train_loss)} epochs "
+                             f"and best epoch {earlier.best_epoch}")
+        history = History(train_loss=list(earlier.train_loss), val=list(earlier.val), best_epoch=earlier.best_epoch,
+                          seconds=earlier.seconds, sittings=list(earlier.sittings))
+        first, seconds_before = len(earlier.train_loss), earlier.seconds
+        best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if first >= epochs:
+            raise ValueError(f"the earlier run has {first} epochs, not fewer than epochs={epochs}; raise the limit")
     if state_path is not None and Path(state_path).is_file():
         first, history, best_state, seconds_before = _resume(Path(state_path), meta, model, optimiser, generator)
         if history.stopped_by == "patience":

@@ -155,6 +155,51 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
         fit(model(0), first, first, epochs=5, state_path=state, **kwargs)
 
 
+def test_a_run_goes_on_from_an_earlier_one_at_the_next_epoch():
+    config = SceneConfig(clip_seconds=1.0)
+    first, scaler = make_data(4, config, 0)
+    epochs = [first, make_data(4, config, 1, scaler=scaler)[0], make_data(4, config, 2, scaler=scaler)[0]]
+    torch.manual_seed(0)
+    model = SELDnet(SELDnetConfig(conv_filters=4, rnn_hidden=8, fc_hidden=8))
+    kwargs = dict(batch_size=2, lr=3e-3, seed=3, progress=False)
+    earlier = fit(model, lambda e: epochs[e % 3], first, epochs=2, **kwargs)  # ends on its best weights
+    best = {k: v.clone() for k, v in model.state_dict().items()}
+    seen = []
+
+    def train(epoch):
+        seen.append(epoch)
+        return epochs[epoch % 3]
+
+    later = fit(model, train, first, epochs=5, earlier=earlier, patience=1, **kwargs)
+    assert seen[0] == 2 and later.train_loss[:2] == earlier.train_loss and later.val[:2] == earlier.val
+    assert later.sittings[-1]["first_epoch"] == 2 and len(later.train_loss) == len(seen) + 2
+    if later.best_epoch == earlier.best_epoch:  # nothing better: the earlier best weights are restored
+        for k, v in model.state_dict().items():
+            assert torch.equal(v, best[k]), k
+    else:
+        assert later.best_epoch >= 2 and later.best["seld_score"] < earlier.best["seld_score"]
+    with pytest.raises(ValueError, match="not fewer than epochs=2"):
+        fit(model, train, first, epochs=2, earlier=earlier, **kwargs)
+
+
+def test_init_from_refuses_a_run_with_other_options(tmp_path):
+    import json
+
+    from companion.seld.experiments import SMALL, train_reference
+
+    save_checkpoint(tmp_path / "old.pt", SELDnet(SMALL), FeatureScaler().fit(torch.randn(2, 8, 5, 128)), {})
+    record = {"conditions": ["ov1-anechoic"], "phase": "relative", "scale": "default", "threads": 1,
+              "model_config": {**SMALL.__dict__, "freq_pools": list(SMALL.freq_pools)}, "masked_mse": False,
+              "seed": 0, "settings": {"scenes_per_epoch": 128, "batch_size": 4, "epochs": 200, "max_seconds": 3600.0,
+                                      "patience": 15, "n_val": 32}}
+    (tmp_path / "old.json").write_text(json.dumps(record))
+    options = dict(masked=False, phase="absolute", seed=0, threads=1)
+    with pytest.raises(ValueError, match="differs \\(phase: earlier 'relative', now 'absolute'\\)"):
+        train_reference(["ov1-anechoic"], tmp_path / "new", init_from=tmp_path / "old", **options)
+    with pytest.raises(FileNotFoundError, match="no record"):
+        train_reference(["ov1-anechoic"], tmp_path / "new", init_from=tmp_path / "missing", **options)
+
+
 def test_the_recorded_command_drops_the_options_of_one_sitting():
     from companion.seld.experiments import run_options
 
