@@ -105,3 +105,24 @@ def plot_doa_map(ref_sed, ref_doa, pred_sed, pred_doa, ax=None, *, class_names=N
     ax.set(xlim=(-185, 185), ylim=(-95, 95), xlabel="azimuth (deg)", ylabel="elevation (deg)")
     ax.set_xticks([-180, -90, 0, 90, 180])
     return ax
+
+
+def plot_training_curves(records, labels, ax=None):
+    """Validation SELD score per epoch of training ``records`` (JSON records of
+    :mod:`companion.seld.experiments`), one line each, the best epoch as a dot and the first
+    epoch of every later sitting (a resumed or continued run) as a dotted vertical line."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 3.2))
+    colours = list(COLORS.values())
+    for i, (record, label) in enumerate(zip(records, labels)):
+        colour = colours[i % len(colours)]
+        score = np.array([row["seld_score"] for row in record["val"]])
+        epochs = np.arange(1, score.size + 1)  # 1-based, as in the prose
+        ax.plot(epochs, score, color=colour, lw=1.0, label=label)
+        best = record["best_epoch"]
+        ax.plot(best + 1, score[best], "o", color=colour, ms=5)
+        for sitting in record.get("sittings", [])[1:]:
+            ax.axvline(sitting["first_epoch"] + 0.5, color=colour, ls=":", lw=1.0)
+    ax.set(xlabel="epoch", ylabel="validation SELD score", yscale="log")
+    ax.legend()
+    return ax

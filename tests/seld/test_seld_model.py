@@ -259,3 +259,19 @@ def test_experiment_conditions_and_assets():
             scene_config(bad)
     with pytest.raises(FileNotFoundError, match="is missing"):
         asset("no_such_checkpoint.pt")
+
+
+def test_training_curves_mark_the_best_epoch_and_each_later_sitting():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from companion.seld.plots import plot_training_curves
+
+    val = [{"seld_score": s} for s in (0.9, 0.5, 0.4, 0.45)]
+    once = {"val": val, "best_epoch": 2}
+    twice = {"val": val, "best_epoch": 2, "sittings": [{"first_epoch": 0}, {"first_epoch": 3}]}
+    ax = plot_training_curves([once, twice], ["a", "b"])
+    dots = [line for line in ax.lines if line.get_marker() == "o"]
+    assert [tuple(d.get_xydata()[0]) for d in dots] == [(3.0, 0.4), (3.0, 0.4)]  # 1-based epochs
+    seams = [line for line in ax.lines if line.get_linestyle() == ":"]
+    assert len(seams) == 1 and seams[0].get_xdata()[0] == 3.5
