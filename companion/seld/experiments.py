@@ -143,7 +143,7 @@ def _earlier_run(path: Path, defining: dict):
     record = json.loads(record_path.read_text())
     saved = dict(conditions=record["conditions"], phase=record["phase"], scale=record["scale"], threads=record["threads"],
                  model_config=record["model_config"], masked_mse=record["masked_mse"], seed=record["seed"],
-                 settings={k: v for k, v in record["settings"].items() if k not in ("epochs", "max_seconds")})
+                 settings={k: v for k, v in record["settings"].items() if k not in ("epochs", "max_seconds", "patience")})
     now = json.loads(json.dumps(defining))  # tuples as lists, as in the record
     differs = sorted(k for k in now if saved[k] != now[k])
     if differs:
@@ -152,7 +152,7 @@ def _earlier_run(path: Path, defining: dict):
     if stop_reason(record) == "max_seconds":
         raise ValueError(f"--init-from {path}: that run was cut by a wall-clock cap, not finished; resume it instead")
     model, scaler, _ = load_checkpoint(path.with_name(path.name + ".pt"))
-    first_sitting = {"first_epoch": 0, "command": record["command"], "git_commit": record["git_commit"],
+    first_sitting = {"first_epoch": 0, "patience": record["settings"].get("patience"), "command": record["command"], "git_commit": record["git_commit"],
                      "date_utc": record["date_utc"], "max_seconds": record["settings"].get("max_seconds"),
                      "device": record.get("device", "cpu")}
     earlier = History(train_loss=record["train_loss"], val=record["val"], best_epoch=record["best_epoch"],
@@ -242,7 +242,8 @@ def train_reference(conditions, out: Path, *, masked: bool, phase: str, seed: in
     )
     defining = dict(conditions=list(conditions), phase=phase, scale=current(), threads=threads,
                     model_config=asdict(model_config), masked_mse=masked, seed=seed,
-                    settings={k: v for k, v in settings.items() if k not in ("epochs", "max_seconds")})
+                    # the options that decide only when to stop may differ between sittings
+                    settings={k: v for k, v in settings.items() if k not in ("epochs", "max_seconds", "patience")})
     earlier, initialised_from = None, None
     if init_from is not None:
         model, scaler, earlier, initialised_from = _earlier_run(Path(init_from), defining)

@@ -94,8 +94,9 @@ def fit(
     after the first epoch of this call that ends past ``max_seconds`` of wall-clock time.
     ``state_path``: write the training state there after every epoch and, if the file exists,
     resume from it; ``state_meta`` (what defines the run: data, model, optimiser settings) is stored
-    with it and must be equal on resuming, or a ``ValueError`` names what differs. The epoch limit
-    and ``max_seconds`` may change between sittings; ``sitting`` (e.g. the commit and the date) is
+    with it and must be equal on resuming, or a ``ValueError`` names what differs. The epoch limit,
+    ``max_seconds`` and ``patience`` may change between sittings (they decide only when to stop, so a
+    run resumed with a longer patience takes the steps an uninterrupted one with it would have); ``sitting`` (e.g. the commit and the date) is
     recorded in ``History.sittings``. ``device`` (``"cpu"``, ``"cuda"``, ...): where the model is
     moved and trained; the scenes are made on the CPU and moved a batch at a time. A run is resumed
     only on the device type it began on, since another device rounds differently.
@@ -113,7 +114,7 @@ def fit(
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     history, best_state, start = History(), None, time.perf_counter()
     meta = dict(state_meta or {}) | dict(batch_size=batch_size, lr=lr, doa_weight=doa_weight, masked=masked,
-                                          patience=patience, seed=seed, device=device.type)
+                                          seed=seed, device=device.type)  # not patience: it only decides when to stop
     first, seconds_before = 0, 0.0
     if earlier is not None:
         if not earlier.train_loss or not 0 <= earlier.best_epoch < len(earlier.train_loss):
@@ -133,7 +134,7 @@ def fit(
         if first >= epochs:
             raise ValueError(f"the run in {state_path} has done {first} epochs, not fewer than epochs={epochs}; "
                              f"raise the epoch limit above {first} to go on")
-    history.sittings.append({"first_epoch": first} | dict(sitting or {}))
+    history.sittings.append({"first_epoch": first, "patience": patience} | dict(sitting or {}))
     bar = tqdm(range(first, epochs), desc="epochs", disable=not progress)
     for epoch in bar:
         data = train(epoch) if callable(train) else train
@@ -183,6 +184,7 @@ def _save_state(path: Path, meta, next_epoch, model, optimiser, generator, histo
 
 def _resume(path: Path, meta: dict, model, optimiser, generator):
     blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob["meta"].pop("patience", None)  # states written before patience could change between sittings
     differs = {k: (blob["meta"].get(k), meta.get(k)) for k in set(blob["meta"]) | set(meta) if blob["meta"].get(k) != meta.get(k)}
     if differs:
         detail = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in sorted(differs.items()))

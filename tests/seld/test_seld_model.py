@@ -148,7 +148,8 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
     assert [v["seld_score"] for v in rest.val] == [v["seld_score"] for v in whole.val]
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
-    assert rest.sittings == [{"first_epoch": 0}, {"first_epoch": 1, "note": "2nd"}] and rest.stopped_by == "epochs"
+    assert rest.sittings == [{"first_epoch": 0, "patience": None}, {"first_epoch": 1, "patience": None, "note": "2nd"}]
+    assert rest.stopped_by == "epochs"
     with pytest.raises(ValueError, match=r"differs \(lr: saved 0.003, now 0.001\)"):
         fit(model(0), first, first, epochs=9, state_path=state, **(kwargs | {"lr": 1e-3}))
     with pytest.raises(ValueError, match="raise the epoch limit above 5"):
