@@ -184,7 +184,10 @@ def _save_state(path: Path, meta, next_epoch, model, optimiser, generator, histo
 
 def _resume(path: Path, meta: dict, model, optimiser, generator):
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    blob["meta"].pop("patience", None)  # states written before patience could change between sittings
+    # states written before patience could change between sittings hold it in their meta
+    blob["meta"].pop("patience", None)
+    if isinstance(blob["meta"].get("settings"), dict):
+        blob["meta"]["settings"].pop("patience", None)
     differs = {k: (blob["meta"].get(k), meta.get(k)) for k in set(blob["meta"]) | set(meta) if blob["meta"].get(k) != meta.get(k)}
     if differs:
         detail = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in sorted(differs.items()))
