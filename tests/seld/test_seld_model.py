@@ -150,6 +150,11 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
         assert torch.equal(a, b), name
     assert rest.sittings == [{"first_epoch": 0, "patience": None}, {"first_epoch": 1, "patience": None, "note": "2nd"}]
     assert rest.stopped_by == "epochs"
+    # patience only decides when to stop: resumed with another, the steps taken are the same
+    longer = tmp_path / "longer.state.pt"
+    fit(model(0), lambda e: epochs[e % 3], first, epochs=5, max_seconds=0.0, state_path=longer, **kwargs)
+    again = fit(model(0), lambda e: epochs[e % 3], first, epochs=5, state_path=longer, patience=50, **kwargs)
+    assert again.train_loss == whole.train_loss and again.sittings[-1]["patience"] == 50
     with pytest.raises(ValueError, match=r"differs \(lr: saved 0.003, now 0.001\)"):
         fit(model(0), first, first, epochs=9, state_path=state, **(kwargs | {"lr": 1e-3}))
     with pytest.raises(ValueError, match="raise the epoch limit above 5"):
