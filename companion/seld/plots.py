@@ -109,8 +109,9 @@ def plot_doa_map(ref_sed, ref_doa, pred_sed, pred_doa, ax=None, *, class_names=N
 
 def plot_training_curves(records, labels, ax=None):
     """Validation SELD score per epoch of training ``records`` (JSON records of
-    :mod:`companion.seld.experiments`), one line each, the best epoch as a dot and the first
-    epoch of every later sitting (a resumed or continued run) as a dotted vertical line."""
+    :mod:`companion.seld.experiments`), one line each, the best epoch as a dot and, for a run
+    continued from an earlier one with a fresh optimiser (``initialised_from``), its first new
+    epoch as a dotted vertical line. Resumed sittings are not marked: they change no step."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 3.2))
     colours = list(COLORS.values())
@@ -121,8 +122,8 @@ def plot_training_curves(records, labels, ax=None):
         ax.plot(epochs, score, color=colour, lw=1.0, label=label)
         best = record["best_epoch"]
         ax.plot(best + 1, score[best], "o", color=colour, ms=5)
-        for sitting in record.get("sittings", [])[1:]:
-            ax.axvline(sitting["first_epoch"] + 0.5, color=colour, ls=":", lw=1.0)
+        if record.get("initialised_from"):
+            ax.axvline(record["initialised_from"]["epochs_run"] + 0.5, color=colour, ls=":", lw=1.0)
     ax.set(xlabel="epoch", ylabel="validation SELD score", yscale="log")
     ax.legend()
     return ax

@@ -267,7 +267,7 @@ def test_experiment_conditions_and_assets():
         asset("no_such_checkpoint.pt")
 
 
-def test_training_curves_mark_the_best_epoch_and_each_later_sitting():
+def test_training_curves_mark_the_best_epoch_and_a_continuation():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -275,7 +275,8 @@ def test_training_curves_mark_the_best_epoch_and_each_later_sitting():
 
     val = [{"seld_score": s} for s in (0.9, 0.5, 0.4, 0.45)]
     once = {"val": val, "best_epoch": 2}
-    twice = {"val": val, "best_epoch": 2, "sittings": [{"first_epoch": 0}, {"first_epoch": 3}]}
+    twice = {"val": val, "best_epoch": 2, "sittings": [{"first_epoch": 0}, {"first_epoch": 1}, {"first_epoch": 3}],
+             "initialised_from": {"epochs_run": 3}}  # resumed at 1 (unmarked), continued at 3
     ax = plot_training_curves([once, twice], ["a", "b"])
     dots = [line for line in ax.lines if line.get_marker() == "o"]
     assert [tuple(d.get_xydata()[0]) for d in dots] == [(3.0, 0.4), (3.0, 0.4)]  # 1-based epochs
