@@ -134,6 +134,7 @@ class DigitsConfig:
     lr: float = 1e-2
     test_frac: float = 0.3
     mix_sizes: tuple[int, ...] = (2,)                   # Mixup; () trains ERM only
+    dtype: str = "float64"                              # so that another CPU recomputes the stored rows
 
 
 def digits_split_and_noise(y_all: np.ndarray, rate: float, seed: int, test_frac: float):
@@ -160,7 +161,8 @@ def run_digits(config: DigitsConfig = DigitsConfig(), *, progress: bool = False)
     for rate, seed in tqdm(jobs, disable=not progress, desc="digits"):
         train, test, y_noisy, _ = digits_split_and_noise(y_all, rate, seed, config.test_frac)
         n_cal = int(0.1 * len(train))
-        net = {"hidden": config.hidden, "epochs": config.epochs, "batch_size": len(train), "lr": config.lr}
+        net = {"hidden": config.hidden, "epochs": config.epochs, "batch_size": len(train), "lr": config.lr,
+               "dtype": config.dtype}
         for r in _methods(x_all[train[n_cal:]], y_noisy[n_cal:], x_all[train[:n_cal]],
                           y_noisy[:n_cal], x_all[test], y_all[test], n_classes=10, net=net,
                           mix_sizes=config.mix_sizes, seed=seed, early_stop=False):
