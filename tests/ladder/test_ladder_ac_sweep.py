@@ -17,8 +17,11 @@ def test_a_rank_reshapes_its_own_nic_and_the_kernel_throttles_what_follows():
     nbytes = 64 * 1024
     (fast, slow), _ = comm.launch(selftest.reshaped_all_reduce, 2, nbytes, 0.008, link=comm.ShapedLink(10.0),
                                   timeout_s=120)
-    # a 64 KiB all-reduce over two ranks sends at least 32 KiB per rank: >= 32 ms at 1 MB/s
-    assert slow >= 0.5 * nbytes / 1e6 and slow > 10 * fast, (fast, slow)
+    # a 64 KiB all-reduce over two ranks sends at least 32 KiB per rank: >= 32 ms at 1 MB/s. The
+    # same all-reduce before the reshape beat that floor; the floor comes from the shaping, not from
+    # a second timing (a ratio of the two, once asserted here, fell to 9.4 under a loaded CI)
+    floor_s = 0.5 * nbytes / 1e6
+    assert slow >= floor_s > fast, (fast, slow, floor_s)
 
 
 def test_reshaping_outside_a_shaped_network_is_refused():
