@@ -150,6 +150,9 @@ def check_notebook(driver, base: str, token: str, rel: str, timeout_s: float,
     if not sliders:
         problems.append(f"{rel}: the live control has no slider")
         return problems
+    # Run All may still be running cells below the figure: a slider moved now would queue its
+    # callback behind them, and the figure would change only after they finish
+    _wait_for_idle_kernel(driver, timeout_s)
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", sliders[0])
     sliders[0].click()
     sliders[0].send_keys(Keys.ARROW_RIGHT)
@@ -207,14 +210,27 @@ return [raw, errors];
 """
 
 
-def _check_glued_numbers(driver, rel: str, timeout_s: float) -> list[str]:
-    """After Run All: every {eval}`glued(...)` in the prose shows its number, none raw or failed."""
-    t0 = time.time()
+def _wait_for_idle_kernel(driver, timeout_s: float, settle_s: float = 3.0) -> None:
+    """Wait until the kernel has been idle, with no cell pending, for settle_s seconds.
+
+    The kernel reports idle between two cells of a Run All, so one idle reading is no proof
+    that the run is over; an idle spell of a few seconds is.
+    """
+    t0, idle_since = time.time(), None
     while time.time() - t0 < timeout_s:
         status, pending = driver.execute_script(_KERNEL_BUSY)
         if status == "idle" and pending == 0:
-            break
-        time.sleep(1)
+            idle_since = idle_since or time.time()
+            if time.time() - idle_since >= settle_s:
+                return
+        else:
+            idle_since = None
+        time.sleep(0.5)
+
+
+def _check_glued_numbers(driver, rel: str, timeout_s: float) -> list[str]:
+    """After Run All: every {eval}`glued(...)` in the prose shows its number, none raw or failed."""
+    _wait_for_idle_kernel(driver, timeout_s)
     time.sleep(2)  # the last Markdown cells' expressions come back
     raw, errors = driver.execute_script(_INLINE_EXPRESSIONS)
     problems = [f"{rel}: {len(raw)} glued numbers still show as code after Run All, e.g. {raw[0]!r}"
