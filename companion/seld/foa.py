@@ -79,7 +79,18 @@ def foa_gains(azimuth_deg, elevation_deg) -> np.ndarray:
     They are the real first-order spherical harmonics with Schmidt semi-normalisation:
     ``Y_0^0 = 1``, ``Y_1^{-1} = sin(az) cos(el)``, ``Y_1^0 = sin(el)``, ``Y_1^1 = cos(az) cos(el)``.
     """
-    xyz = direction_to_unit(azimuth_deg, elevation_deg)
+    return foa_gains_of_unit(direction_to_unit(azimuth_deg, elevation_deg))
+
+
+def foa_gains_of_unit(xyz) -> np.ndarray:
+    """The gains of :func:`foa_gains` ``(..., 4)`` from unit vectors ``(..., 3)`` = (x, y, z).
+
+    In SN3D the three first-order gains are the unit vector's own components, so a caller
+    that holds vectors (an image-source model, say) need not go through angles.
+    """
+    xyz = np.asarray(xyz, dtype=float)
+    if xyz.shape[-1] != 3:
+        raise ValueError(f"expected unit vectors with a last axis of 3 (x, y, z), got shape {xyz.shape}")
     ones = np.ones(xyz.shape[:-1] + (1,))
     # ACN index = n^2 + n + m: (0,0) -> W, (1,-1) -> Y, (1,0) -> Z, (1,1) -> X
     return np.concatenate([ones, xyz[..., 1:2], xyz[..., 2:3], xyz[..., 0:1]], axis=-1)

@@ -9,7 +9,9 @@ orders of reflections and glues on a synthetic tail whose decay time is a free p
    ``RT60 = 24 ln(10) V / (c S alpha)`` (``V`` volume, ``S`` wall area); the order is the
    smallest for which images out to about ``c rt60`` are included;
 2. pyroomacoustics' image-source model (Allen and Berkley) gives every image's position,
-   reflection order and amplitude damping ``sqrt(1 - alpha)`` per reflection;
+   reflection order and amplitude damping ``sqrt(1 - alpha)`` per reflection (run once per
+   room and order: in a shoebox the images are fixed mirror maps of the source, so each new
+   source is an affine map of that run, :func:`image_sources`);
 3. each image is a plane wave at the array, encoded with the chapter's own
    :func:`~companion.seld.foa.foa_gains` of its direction (ACN/SN3D, AmbiX), delayed by
    ``(r - r_direct) / c`` (rounded to a sample) and scaled by ``damping * r_direct / r``;
@@ -44,7 +46,7 @@ from itertools import combinations
 import numpy as np
 from scipy.signal import butter, sosfilt
 
-from companion.seld.foa import foa_gains, unit_to_direction
+from companion.seld.foa import foa_gains_of_unit
 
 SPEED_OF_SOUND = 343.0  # m/s: pyroomacoustics' default, and room.SPEED_OF_SOUND
 
@@ -197,21 +199,55 @@ def _calibrated_alpha(dims: tuple, array_pos: tuple, rt60: float) -> float:
 def image_sources(room: PraRoom, source_pos, *, alpha: float | None = None, order: int | None = None):
     """Positions ``(m, 3)``, reflection orders ``(m,)`` and amplitude dampings ``(m,)`` of the
     images of ``source_pos``, from pyroomacoustics' image-source model (walls: ``room.alpha``
-    and ``room.max_order`` unless given)."""
-    import pyroomacoustics as pra
+    and ``room.max_order`` unless given).
 
+    The images of a shoebox are a fixed lattice of mirror maps of the source (:func:`_image_lattice`),
+    read once per room and order from pyroomacoustics; each source then costs one affine map
+    instead of a new image-source run, with positions exact in float64 (pyroomacoustics holds them
+    in float32). The damping of an image of order ``k`` is ``sqrt(1 - alpha)^k``, as
+    pyroomacoustics computes it for walls that all absorb alike.
+    """
     src = np.asarray(source_pos, float)
     if src.shape != (3,) or np.any(src <= 0) or np.any(src >= np.asarray(room.dims)):
         raise ValueError(f"source position {source_pos} is not strictly inside the room {room.dims}")
     alpha = room.alpha if alpha is None else alpha
     order = room.max_order if order is None else order
-    sim = pra.ShoeBox(list(room.dims), fs=8000, materials=pra.Material(alpha), max_order=order, air_absorption=False)
-    sim.add_source(src)
-    sim.add_microphone(np.asarray(room.array_pos, float))
+    translation, sign, orders = _image_lattice(room.dims, room.array_pos, int(order))
+    return translation + sign * src, orders, np.sqrt(1 - alpha) ** orders
+
+
+@lru_cache(maxsize=32)
+def _image_lattice(dims: tuple, array_pos: tuple, order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pyroomacoustics' images of a shoebox, as maps of the source: ``image = t + sign * source``.
+
+    Along an axis of length ``L`` an image sits at ``2 n L + s`` or at ``2 n L - s`` (integer
+    ``n``, source coordinate ``s``). For ``0 < s < L`` the two forms never coincide, so one run of
+    pyroomacoustics' model, for any source inside, tells which form and which ``n`` each image
+    has. Returns translations ``t (m, 3)`` in metres, signs ``(m, 3)`` of +-1 and the reflection
+    orders ``(m,)`` that pyroomacoustics reports. (In a shoebox every image of order
+    ``<= order`` is visible from inside, so the set does not depend on the source; the tests
+    check this against new pyroomacoustics runs.)
+    """
+    import pyroomacoustics as pra
+
+    dims_arr = np.asarray(dims, float)
+    probe = dims_arr * np.array([0.37, 0.61, 0.43])  # any point inside; not the array position
+    sim = pra.ShoeBox(list(dims), fs=8000, materials=pra.Material(0.5), max_order=order, air_absorption=False)
+    sim.add_source(probe)
+    sim.add_microphone(np.asarray(array_pos, float))
     sim.image_source_model()
-    source = sim.sources[0]
-    # one frequency band (a flat absorption), so damping has one row
-    return source.images.T.astype(float), source.orders.astype(int), source.damping[0].astype(float)
+    images = sim.sources[0].images.T.astype(float)  # (m, 3), float32 in pyroomacoustics
+    period = 2 * dims_arr
+    n_plus = np.round((images - probe) / period)
+    n_minus = np.round((images + probe) / period)
+    tolerance = 1e-3 * dims_arr  # float32 positions are good to ~1e-5 m here
+    plus = np.abs(images - probe - n_plus * period) < tolerance
+    minus = np.abs(images + probe - n_minus * period) < tolerance
+    if not np.all(plus ^ minus):
+        raise RuntimeError("pyroomacoustics returned an image that is not a mirror image of the source")
+    sign = np.where(plus, 1.0, -1.0)
+    translation = np.where(plus, n_plus, n_minus) * period
+    return translation, sign, sim.sources[0].orders.astype(int)
 
 
 def complete_radius(room: PraRoom, order: int | None = None) -> float:
@@ -248,8 +284,7 @@ def _render(room: PraRoom, images, damping, order: int, fs: int) -> np.ndarray:
         raise ValueError("the source coincides with the microphone array")
     delay = np.round((r - r_direct) / SPEED_OF_SOUND * fs).astype(int)
     gain = damping / damping[direct] * r_direct / r  # direct path: gain 1
-    az, el = unit_to_direction(rel)
-    weights = gain[:, None] * foa_gains(az, el)  # (m, 4)
+    weights = gain[:, None] * foa_gains_of_unit(rel / r[:, None])  # (m, 4)
     length = int(delay.max()) + 1
     h = np.stack([np.bincount(delay, weights=weights[:, c], minlength=length) for c in range(4)])
     # step 4: the high-pass of the module docstring; dividing by its first tap keeps the direct gain 1

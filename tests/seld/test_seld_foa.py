@@ -11,6 +11,7 @@ from companion.seld.foa import (
     direction_to_unit,
     foa_encode,
     foa_gains,
+    foa_gains_of_unit,
     unit_to_direction,
 )
 from companion.seld.scenes import Event, SceneConfig, frame_labels, render_scene
@@ -108,3 +109,15 @@ def test_frame_directions_separates_two_simultaneous_sources():
         assert min(angular_distance(ref, f) for f in found[t]) < 5.0
     with pytest.raises(ValueError, match="one non-negative count per frame"):
         frame_directions(audio, np.ones(3, dtype=int))
+
+
+def test_gains_of_unit_vectors_are_the_spherical_harmonics_of_their_angles():
+    # the image-source rooms encode vectors directly; they must get the SN3D harmonics of the
+    # vectors' angles, written out here from the definitions
+    v = np.random.default_rng(4).normal(size=(50, 3))
+    u = v / np.linalg.norm(v, axis=1, keepdims=True)
+    az, el = np.arctan2(u[:, 1], u[:, 0]), np.arcsin(u[:, 2])
+    expected = np.stack([np.ones(50), np.sin(az) * np.cos(el), np.sin(el), np.cos(az) * np.cos(el)], axis=1)
+    np.testing.assert_allclose(foa_gains_of_unit(u), expected, atol=1e-12)
+    with pytest.raises(ValueError, match="last axis of 3"):
+        foa_gains_of_unit(np.ones((5, 2)))

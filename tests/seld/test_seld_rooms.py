@@ -5,6 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pyroomacoustics as pra
 import pytest
+from scipy.spatial import cKDTree
 
 from companion.seld.decay import measure_rt60, prepare_echogram, schroeder_db
 from companion.seld.experiments import scene_config
@@ -125,6 +126,33 @@ def test_pyroomacoustics_images_match_the_chapters_own_image_model():
     key = lambda p, k: sorted(zip(np.round(np.asarray(p, float), 4).tolist(), k.tolist()))  # noqa: E731
     assert key(ours, k_ours) == key(theirs, k_theirs)
     np.testing.assert_allclose(damping, np.sqrt(1 - room.alpha) ** k_theirs)
+
+
+@pytest.mark.parametrize("room", (TRAIN_ROOMS[0], TEST_ROOMS[1]), ids=lambda r: r.name)
+def test_the_image_lattice_gives_what_a_new_pyroomacoustics_run_gives(room):
+    # image_sources reads pyroomacoustics' images once per room and maps each new source onto
+    # them; an independent run of pyroomacoustics for that source must give the same images,
+    # orders and dampings (positions to pyroomacoustics' float32 precision)
+    order = 12  # the lattice's structure does not depend on the order; 12 keeps the test fast
+    for src in random_sources(room, 3, 7):
+        ours, k_ours, d_ours = image_sources(room, src, order=order)
+        sim = pra.ShoeBox(list(room.dims), fs=8000, materials=pra.Material(room.alpha),
+                          max_order=order, air_absorption=False)
+        sim.add_source(src)
+        sim.add_microphone(np.asarray(room.array_pos))
+        sim.image_source_model()
+        theirs = sim.sources[0]
+        distance, match = cKDTree(ours).query(theirs.images.T.astype(float))
+        assert len(ours) == theirs.images.shape[1] and len(set(match.tolist())) == len(ours)
+        assert distance.max() < 1e-4
+        np.testing.assert_array_equal(k_ours[match], theirs.orders)
+        np.testing.assert_allclose(d_ours[match], theirs.damping[0], rtol=1e-5)
+
+
+def test_image_sources_rejects_a_source_outside_the_room():
+    room = TEST_ROOMS[0]
+    with pytest.raises(ValueError, match="not strictly inside"):
+        image_sources(room, (room.dims[0] + 0.1, 1.0, 1.0))
 
 
 def test_complete_radius_holds_every_image_of_any_order():
