@@ -44,12 +44,13 @@ def test_small_frames_on_a_slow_link_cost_cpu():
     # 2 MiB per rank; 1448 and 8948 payload bytes per full segment (20 of IP, 32 of TCP)
     assert rows[1500]["frames"] == pytest.approx(2**21 / 1448)
     assert rows[9000]["frames"] == pytest.approx(2**21 / 8948)
-    # six times the frames: several times the CPU, the work done per frame (24-28 ms against 3-4 ms
+    # six times the frames: several times the CPU (our reading: work done per frame; 24-28 ms against 3-4 ms
     # beside a busy core, 61-77 ms against 6-8 ms for twice the payload on a quiet machine). The
     # wake-ups are not asserted: beside pytest's other worker the receiving thread sleeps through
     # arrivals, and the counts are not even ordered (32-101 at MTU 1500 against 50 at 9000 in five
-    # runs under load, and 89 against 85.5 in a quiet book build); comm/02 shows them and says why
-    # it reads nothing into them
+    # runs under load, and 89 against 85.5 in a quiet book build; for comm/02's 4 MiB payload on a
+    # quiet machine 166-316 against 86-90 in five runs); comm/02 shows them and says why it reads
+    # nothing into them
     assert rows[1500]["cpu_s"] > 2 * rows[9000]["cpu_s"], rows
     # and the link is really slow: no faster than its token bucket allows (all but one bucket's worth of
     # the 2 MiB at the payload rate), a floor computed from the shaping, not from another timing. Bare
